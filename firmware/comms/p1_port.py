@@ -1,0 +1,49 @@
+# meterkast: the P1 consumer port task: the newest telegram whenever the line is free
+# MIT license
+#
+# At 1x speed a telegram leaves every meter second, at the second. Faster than real time the
+# port never queues: when the UART has finished the previous telegram it sends the telegram of
+# the newest reading, so a reader always gets current data and the line is never overrun.
+# P1 is send-only: whatever arrives on the port is read and dropped.
+import asyncio
+from contract.reading import new_reading
+
+_POLL_MS = 5
+
+
+class P1Port:
+    def __init__(self, uart, readings, builder, framer=None, report=None):
+        self.uart = uart
+        self.readings = readings
+        self.builder = builder
+        self.framer = framer  # optional encryption (comms.p1_crypt), wraps the telegram
+        self.report = report
+        self.sent = 0
+        self._reading = new_reading()
+        self._last = 0
+        self._scratch = bytearray(64)
+
+    def send_newest(self):
+        """Send the newest reading's telegram if it is new; returns True when one was sent."""
+        seq = self.readings.copy_latest(self._reading)
+        if seq == 0 or seq == self._last:
+            return False
+        self._last = seq
+        n = self.builder.build(self._reading)
+        buf = self.builder.buf
+        if self.framer is not None:
+            n = self.framer.wrap(buf, n)
+            buf = self.framer.buf
+        self.uart.write(buf, n)
+        self.sent += 1
+        if self.report is not None and self.report.enabled:
+            self.report.event("p1", self._reading, n)
+        return True
+
+    async def run(self):
+        uart = self.uart
+        while True:
+            uart.drain(self._scratch)
+            if uart.txdone():
+                self.send_newest()
+            await asyncio.sleep_ms(_POLL_MS)

@@ -1,0 +1,52 @@
+# meterkast: the unix (emulator) back end of the HAL
+# MIT license
+import json
+
+from hal.unix.clock import SimClock
+from hal.unix.frontend_direct import DirectFrontend
+from hal.unix.household import Household
+from hal.unix.report import Report
+from hal.unix.uart import PtyUart
+from util.tz import parse_iso
+
+
+class _NoWatchdog:
+    def feed(self):
+        pass
+
+
+class UnixHal:
+    """Everything the meter needs from its hardware, emulated on a PC."""
+
+    def __init__(self, config):
+        self.config = config
+        state = config.get("state")
+        start = config.get("start")
+        speed = config.get("speed", 1)
+        start_utc = parse_iso(start) if start else None
+        rtc = state + "/rtc" if state else None
+        if start_utc is not None:
+            self.clock = SimClock(start_utc, speed, rtc)  # --start sets the RTC
+        else:
+            self.clock = SimClock.resume(rtc, speed)  # the RTC ran on through the outage
+        params = None
+        if config.get("scenario"):
+            with open(config["scenario"]) as f:
+                params = json.load(f)
+        self.household = Household(config.get("seed", 1), params)
+        self.frontend = DirectFrontend(self.household, self.clock)
+        self.p1 = PtyUart(config["p1"]) if config.get("p1") else None
+        self.p3 = PtyUart(config["p3"]) if config.get("p3") else None
+        self.control = None
+        if config.get("ctl"):
+            from hal.unix.control import ControlLine
+
+            self.control = ControlLine(config["ctl"])
+        self.storage = None
+        self.watchdog = _NoWatchdog()
+        self.report = Report(config.get("report", False))
+        self.nominal_dv = self.household.p["nominal_dv"]
+
+
+def build(config):
+    return UnixHal(config)

@@ -1,0 +1,40 @@
+# meterkast: structured events on stdout (JSON lines) for the host tool, tests and scripts
+# MIT license
+import sys
+
+from contract import reading as rd
+from util.tz import UNIX_OFFSET
+
+
+class Report:
+    def __init__(self, enabled=False, stream=None):
+        self.enabled = enabled
+        self._out = stream or sys.stdout
+
+    def line(self, text):
+        self._out.write(text)
+        self._out.write("\n")
+
+    def log(self, kind, msg):
+        self.line('{"ev":"%s","msg":"%s"}' % (kind, msg.replace('"', "'")))
+
+    def reading(self, b, o):
+        """Every published reading (the host's ground truth for end-to-end tests)."""
+        self.line(
+            '{"ev":"r","t":%d,"seq":%d,"st":%d,"tar":%d,"imp_w":%d,"exp_w":%d,"reg":[%d,%d,%d,%d]}'
+            % (
+                b[o + rd.T] + UNIX_OFFSET,
+                b[o + rd.SEQ],
+                b[o + rd.STATUS],
+                b[o + rd.TARIFF],
+                b[o + rd.IMPORT_W],
+                b[o + rd.EXPORT_W],
+                b[o + rd.IMPORT_T1_WH],
+                b[o + rd.IMPORT_T2_WH],
+                b[o + rd.EXPORT_T1_WH],
+                b[o + rd.EXPORT_T2_WH],
+            )
+        )
+
+    def event(self, kind, r, n):
+        self.line('{"ev":"%s","t":%d,"seq":%d,"len":%d}' % (kind, r[rd.T] + UNIX_OFFSET, r[rd.SEQ], n))

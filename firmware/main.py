@@ -1,0 +1,65 @@
+# meterkast: boot: pick the HAL, build the meter, run its tasks
+# MIT license
+#
+# On the emulator: micropython main.py --p1 /dev/pts/N [options] (started by `meterkast run`).
+# On a board, boot.py/main.py call run_board() instead (hal.board).
+import sys
+
+import asyncio
+
+
+def _unix_config(argv):
+    import argparse
+
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--p1")
+    ap.add_argument("--p3")
+    ap.add_argument("--ctl")
+    ap.add_argument("--start")
+    ap.add_argument("--speed", type=float, default=1.0)
+    ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--scenario")
+    ap.add_argument("--state")
+    ap.add_argument("--keys")
+    ap.add_argument("--serial")
+    ap.add_argument("--report", action="store_true")
+    args = ap.parse_args(argv)
+    cfg = {}
+    for k in ("p1", "p3", "ctl", "start", "speed", "seed", "scenario", "state", "keys", "serial", "report"):
+        cfg[k] = getattr(args, k)
+    if cfg["speed"] == int(cfg["speed"]):
+        cfg["speed"] = int(cfg["speed"])
+    return cfg
+
+
+def identity_for(serial):
+    return {
+        "equipment_id": "MKS%013d" % serial,
+        "logical_device_name": "MKS-NG%010d" % serial,
+    }
+
+
+def run_unix(argv):
+    from hal.unix import build
+    from meter import Meter
+
+    cfg = _unix_config(argv)
+    hal = build(cfg)
+    keys = None
+    if cfg["keys"]:
+        from comms.keystore import load_keys
+
+        keys = load_keys(cfg["keys"])
+    serial = int(cfg["serial"]) if cfg["serial"] else cfg["seed"]
+    meter = Meter(hal, identity_for(serial), keys)
+    hal.report.line('{"ev":"boot","speed":%s}' % repr(hal.clock.speed))
+    try:
+        asyncio.run(meter.run())
+    except KeyboardInterrupt:
+        meter.shutdown()
+    hal.report.line('{"ev":"stopped"}')
+
+
+if __name__ == "__main__":
+    if sys.platform == "linux":
+        run_unix(sys.argv[1:])

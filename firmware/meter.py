@@ -1,0 +1,67 @@
+# meterkast: a meter is an object graph: HAL, metrology, the one-way queue, secure comms
+# MIT license
+#
+# Nothing here lives at module level, so several meters can run side by side in one interpreter.
+import asyncio
+from comms.secure import SecureComms
+from contract.reading import ReadingQueue
+from metrology.metrology import Metrology
+
+
+class Meter:
+    def __init__(self, hal, identity, keys=None):
+        self.hal = hal
+        self.identity = identity
+        self.readings = ReadingQueue()
+        self.metrology = Metrology(hal.clock, hal.frontend, self.readings, hal.nominal_dv)
+        if hal.report.enabled:
+            self.metrology.on_reading = hal.report.reading
+        self.comms = SecureComms(hal, self.readings, identity, keys, profile=None)
+        self.stopping = False
+
+    def command(self, line):
+        """Emulator control commands (from the host tool's control line)."""
+        words = line.split()
+        if not words:
+            return
+        rep = self.hal.report
+        if words[0] == "stop":
+            self.stopping = True
+        elif words[0] == "clock" and len(words) == 2:
+            arg = words[1]
+            try:
+                if arg[0] in "+-":
+                    self.hal.clock.adjust(int(arg))
+                else:
+                    from util.tz import parse_iso
+
+                    self.hal.clock.set_utc(parse_iso(arg))
+            except ValueError as e:
+                rep.log("error", "bad clock command: %s" % e)
+                return
+            rep.log("clock", "adjusted by %s" % arg)
+        else:
+            rep.log("error", "unknown command: %s" % line)
+
+    async def _control(self):
+        ctl = self.hal.control
+        while not self.stopping:
+            if ctl is not None:
+                line = ctl.poll()
+                if line:
+                    self.command(line)
+            self.hal.watchdog.feed()
+            await asyncio.sleep_ms(20)
+
+    async def run(self):
+        tasks = [asyncio.create_task(self.metrology.run())]
+        for t in self.comms.tasks:
+            tasks.append(asyncio.create_task(t()))
+        await self._control()
+        for t in tasks:
+            t.cancel()
+        self.shutdown()
+
+    def shutdown(self):
+        """Orderly stop: the clock anchor is saved (persistence hooks join here)."""
+        self.hal.clock.save()

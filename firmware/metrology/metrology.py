@@ -1,0 +1,116 @@
+# meterkast: the metrology task: energy from the front-end, tariffs, events, one reading a second
+# MIT license
+#
+# Metrology only measures. It reads its front-end once per monotonic meter second, adds the
+# net energy to the import or export register of the tariff in force, and publishes a reading
+# into the one-way queue. It holds no keys and imports nothing from comms; the profile store
+# and the register store are handed in.
+from array import array
+
+import asyncio
+from contract import frontend as fe
+from contract import reading as rd
+from metrology.events import PowerFailures, VoltageEvents
+from metrology.registers import EXPORT_T1, IMPORT_T1, EnergyRegisters
+from metrology.tariff import tariff
+from util.tz import LocalTime, civil_into
+
+_BATCH = 64  # seconds processed per asyncio slice when catching up at high speed
+
+
+class Metrology:
+    def __init__(self, clock, frontend, readings, nominal_dv=2300):
+        self.clock = clock
+        self.frontend = frontend
+        self.readings = readings
+        self.registers = EnergyRegisters()
+        self.voltage_events = VoltageEvents(nominal_dv)
+        self.power_failures = PowerFailures()
+        self.second = clock.mono()  # next monotonic second to measure
+        self.on_reading = None  # optional observer: called with (buf, offset) after publish
+        self.listeners = []  # objects with .second_done(metrology, t): profile, persistence
+        self._fe = array("i", [0] * fe.FIELDS)
+        self._civil = array("i", [0] * 7)
+        self._tz = LocalTime()
+        self._adjusted = False
+        self.tariff = 2
+
+    def step(self):
+        """Measure one meter second and publish its reading."""
+        second = self.second
+        out = self._fe
+        self.frontend.measure(second, out)
+        if self.clock.take_adjustment():
+            self._adjusted = True
+        t = self.clock.utc_at(second)
+        summer = self._tz.is_summer(t)
+        civil_into(self._tz.local(t), self._civil)
+        tar = tariff(self._civil)
+        self.tariff = tar
+        net = out[fe.ENERGY_MWS] + out[fe.ENERGY_MWS + 1] + out[fe.ENERGY_MWS + 2]
+        regs = self.registers
+        if net > 0:
+            regs.add(IMPORT_T1 + tar - 1, net)
+        elif net < 0:
+            regs.add(EXPORT_T1 + tar - 1, -net)
+        for ph in range(self.frontend.phases):
+            self.voltage_events.update(ph, out[fe.VOLTAGE_DV + ph])
+        self.second = second + 1
+        self._publish(t, second, tar, summer)
+        for listener in self.listeners:
+            listener.second_done(self, t)
+        self._adjusted = False
+
+    def _publish(self, t, second, tar, summer):
+        q = self.readings
+        b = q.buf
+        o = q.write_slot()
+        out = self._fe
+        b[o + rd.T] = t
+        b[o + rd.SEQ] = second
+        status = rd.STATUS_DST if summer else 0
+        if self._adjusted:
+            status |= rd.STATUS_CLOCK_ADJUSTED
+        b[o + rd.STATUS] = status
+        b[o + rd.TARIFF] = tar
+        total = 0
+        for ph in range(3):
+            p = out[fe.POWER_MW + ph]
+            total += p
+            b[o + rd.PHASE_IMPORT_W + ph] = (p + 500) // 1000 if p > 0 else 0
+            b[o + rd.PHASE_EXPORT_W + ph] = (-p + 500) // 1000 if p < 0 else 0
+            b[o + rd.VOLTAGE_DV + ph] = out[fe.VOLTAGE_DV + ph]
+            b[o + rd.CURRENT_MA + ph] = out[fe.CURRENT_MA + ph]
+            b[o + rd.SAGS + ph] = self.voltage_events.sags[ph]
+            b[o + rd.SWELLS + ph] = self.voltage_events.swells[ph]
+        b[o + rd.IMPORT_W] = (total + 500) // 1000 if total > 0 else 0
+        b[o + rd.EXPORT_W] = (-total + 500) // 1000 if total < 0 else 0
+        wh = self.registers.wh
+        b[o + rd.IMPORT_T1_WH] = wh[0]
+        b[o + rd.IMPORT_T2_WH] = wh[1]
+        b[o + rd.EXPORT_T1_WH] = wh[2]
+        b[o + rd.EXPORT_T2_WH] = wh[3]
+        pf = self.power_failures
+        b[o + rd.POWER_FAILURES] = pf.count
+        b[o + rd.LONG_POWER_FAILURES] = pf.long_count
+        b[o + rd.FREQUENCY_MHZ] = out[fe.FREQUENCY_MHZ]
+        b[o + rd.PF_LOG_N] = pf.log_n
+        for i in range(2 * rd.PF_LOG_MAX):
+            b[o + rd.PF_LOG + i] = pf.log[i]
+        q.commit()
+        if self.on_reading is not None:
+            self.on_reading(b, o)
+
+    async def run(self):
+        clock = self.clock
+        while True:
+            target = clock.mono()
+            done = 0
+            while self.second <= target:
+                self.step()
+                done += 1
+                if done >= _BATCH:
+                    done = 0
+                    await asyncio.sleep_ms(0)
+                    target = clock.mono()
+            await clock.sleep_until(self.second)

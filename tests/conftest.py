@@ -1,0 +1,48 @@
+"""Shared pytest fixtures: where the firmware lives and how to run it under the real MicroPython."""
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+FIRMWARE = ROOT / "firmware"
+FW_TESTS = ROOT / "tests" / "fw"
+VECTORS = ROOT / "tests" / "vectors"
+sys.path.insert(0, str(ROOT / "tests"))
+
+
+def micropython_exe():
+    exe = shutil.which("micropython", path=str(Path(sys.executable).parent)) or shutil.which(
+        "micropython"
+    )
+    if not exe:
+        raise RuntimeError("the micropython command is missing; run 'make venv'")
+    return exe
+
+
+def run_micropython(script, *args, heapsize=None, timeout=120, stdin=None, env=None, cwd=None):
+    """Run a script under the real MicroPython unix port with firmware/ on its path."""
+    cmd = [micropython_exe()]
+    if heapsize:
+        cmd += ["-X", "heapsize=%s" % heapsize]
+    cmd += [str(script), *map(str, args)]
+    full_env = dict(os.environ)
+    full_env["MICROPYPATH"] = "%s:%s:.frozen" % (FIRMWARE, FW_TESTS)
+    if env:
+        full_env.update(env)
+    return subprocess.run(
+        cmd,
+        input=stdin,
+        capture_output=True,
+        timeout=timeout,
+        env=full_env,
+        cwd=cwd or str(ROOT),
+    )
+
+
+@pytest.fixture
+def micropython():
+    return run_micropython
