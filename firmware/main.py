@@ -22,10 +22,11 @@ def _unix_config(argv):
     ap.add_argument("--state")
     ap.add_argument("--keys")
     ap.add_argument("--serial")
+    ap.add_argument("--duration", type=int)
     ap.add_argument("--report", action="store_true")
     args = ap.parse_args(argv)
     cfg = {}
-    for k in ("p1", "p3", "ctl", "start", "speed", "seed", "scenario", "state", "keys", "serial", "report"):
+    for k in ("p1", "p3", "ctl", "start", "speed", "seed", "scenario", "state", "keys", "serial", "report", "duration"):
         cfg[k] = getattr(args, k)
     if cfg["speed"] == int(cfg["speed"]):
         cfg["speed"] = int(cfg["speed"])
@@ -51,7 +52,7 @@ def run_unix(argv):
 
         keys = load_keys(cfg["keys"])
     serial = int(cfg["serial"]) if cfg["serial"] else cfg["seed"]
-    meter = Meter(hal, identity_for(serial), keys)
+    meter = Meter(hal, identity_for(serial), keys, cfg["duration"])
     hal.report.line('{"ev":"boot","speed":%s}' % repr(hal.clock.speed))
     try:
         asyncio.run(meter.run())

@@ -9,7 +9,7 @@ from metrology.metrology import Metrology
 
 
 class Meter:
-    def __init__(self, hal, identity, keys=None):
+    def __init__(self, hal, identity, keys=None, duration=None):
         self.hal = hal
         self.identity = identity
         self.readings = ReadingQueue()
@@ -18,6 +18,8 @@ class Meter:
             self.metrology.on_reading = hal.report.reading
         self.comms = SecureComms(hal, self.readings, identity, keys, profile=None)
         self.stopping = False
+        if duration is not None:
+            self.metrology.until = self.metrology.second + duration
 
     def command(self, line):
         """Emulator control commands (from the host tool's control line)."""
@@ -51,7 +53,15 @@ class Meter:
                 if line:
                     self.command(line)
             self.hal.watchdog.feed()
+            if self.metrology.finished() and self._ports_idle():
+                self.stopping = True
             await asyncio.sleep_ms(20)
+
+    def _ports_idle(self):
+        p1 = self.comms.p1
+        if p1 is None:
+            return True
+        return p1.sent > 0 and p1.up_to_date() and p1.uart.txdone()
 
     async def run(self):
         tasks = [asyncio.create_task(self.metrology.run())]

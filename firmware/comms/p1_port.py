@@ -23,6 +23,9 @@ class P1Port:
         self._last = 0
         self._scratch = bytearray(64)
 
+    def up_to_date(self):
+        return self._last == self.readings.published
+
     def send_newest(self):
         """Send the newest reading's telegram if it is new; returns True when one was sent."""
         seq = self.readings.copy_latest(self._reading)

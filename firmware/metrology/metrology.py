@@ -27,6 +27,7 @@ class Metrology:
         self.voltage_events = VoltageEvents(nominal_dv)
         self.power_failures = PowerFailures()
         self.second = clock.mono()  # next monotonic second to measure
+        self.until = None  # last monotonic second to measure (emulator runs of fixed length)
         self.on_reading = None  # optional observer: called with (buf, offset) after publish
         self.listeners = []  # objects with .second_done(metrology, t): profile, persistence
         self._fe = array("i", [0] * fe.FIELDS)
@@ -101,10 +102,15 @@ class Metrology:
         if self.on_reading is not None:
             self.on_reading(b, o)
 
+    def finished(self):
+        return self.until is not None and self.second > self.until
+
     async def run(self):
         clock = self.clock
-        while True:
+        while not self.finished():
             target = clock.mono()
+            if self.until is not None and target > self.until:
+                target = self.until
             done = 0
             while self.second <= target:
                 self.step()

@@ -7,8 +7,7 @@ import sys
 COMMANDS = ["run", "console", "keys", "dump", "read", "uart", "flash", "build", "bench"]
 
 
-class CliError(Exception):
-    """A user error: printed as one line, exit status 2."""
+from meterkast.errors import CliError  # noqa: F401  (re-exported for the cmd_* modules)
 
 
 def build_parser():

@@ -1,0 +1,158 @@
+# meterkast: DLMS security suite 0 for the management client: AES-128-GCM, SC 0x30, counters
+# MIT license
+#
+# IV = sender system title (8) || invocation counter (4, big-endian); AAD = SC || AK; tag = the
+# first 12 bytes of the GCM tag (Green Book, security suite 0).
+#
+# Counters, both directions, both persistent:
+#   ours:    comms.counter.InvocationCounter at <storage>/ic_mgmt, one value per protected APDU
+#            (AARE, every response, and the f(CtoS) of HLS pass 4, which gets its own value);
+#   theirs:  the last value accepted from each client system title, at <storage>/ic_rx_<title>,
+#            rewritten (write then rename, atomic on LittleFS and POSIX) before the request it
+#            came with is acted on. A counter at or below it is a replay and is refused.
+import os
+
+from micropython import const
+
+from comms.counter import CounterExhausted, InvocationCounter
+from comms.gcm import Gcm
+
+SC_AUTH_ENC = const(0x30)
+SC_AUTH = const(0x10)
+TAG_LEN = const(12)
+DECIPHER_FAILED = const(-1)
+REPLAYED = const(-2)
+
+__all__ = ("Security", "CounterExhausted")
+
+
+class ReceivedCounter:
+    """The last invocation counter accepted from one sender, on flash."""
+
+    def __init__(self, path):
+        self._path = path
+        self._tmp = path + ".new"
+        self._buf = bytearray(8)
+        self.last = -1  # nothing accepted yet: any counter, 0 included, is new
+        try:
+            with open(path, "rb") as f:
+                n = f.readinto(self._buf)
+            b = self._buf
+            v = (b[0] << 24) | (b[1] << 16) | (b[2] << 8) | b[3]
+            w = (b[4] << 24) | (b[5] << 16) | (b[6] << 8) | b[7]
+            if n == 8 and v ^ w == 0xFFFFFFFF:
+                self.last = v
+            else:
+                # a torn or damaged record cannot tell which counters were used: refuse every
+                # counter until the key is replaced (the safe side of a replay check)
+                self.last = 0xFFFFFFFF
+        except OSError:
+            pass
+
+    def accept(self, ic):
+        b = self._buf
+        w = ic ^ 0xFFFFFFFF
+        for i in range(4):
+            b[i] = (ic >> (24 - 8 * i)) & 0xFF
+            b[4 + i] = (w >> (24 - 8 * i)) & 0xFF
+        with open(self._tmp, "wb") as f:
+            f.write(b)
+        os.rename(self._tmp, self._path)
+        self.last = ic
+
+
+def _hex(b):
+    return "".join("%02x" % x for x in b)
+
+
+class Security:
+    """The management key set: encrypt/decrypt APDU bodies, HLS-GMAC, invocation counters."""
+
+    def __init__(self, keys, storage):
+        self.title = bytes(keys["system_title"])
+        self.client_title = bytes(keys["client_system_title"])
+        self.ak = bytes(keys["ak"])
+        self.gcm = Gcm(bytes(keys["ek"]), max_len=1056)
+        self.counter = InvocationCounter(storage + "/ic_mgmt")
+        self.received = ReceivedCounter(storage + "/ic_rx_" + _hex(self.client_title))
+        self._aad = bytearray(1 + len(self.ak))
+        self._aad[1:] = self.ak
+        self._iv = bytearray(12)
+        self._ivmv = memoryview(self._iv)
+
+    def _set_iv(self, title, ic):
+        iv = self._iv
+        iv[0:8] = title
+        iv[8] = (ic >> 24) & 0xFF
+        iv[9] = (ic >> 16) & 0xFF
+        iv[10] = (ic >> 8) & 0xFF
+        iv[11] = ic & 0xFF
+
+    def open(self, src, p, n, dst):
+        """Decrypt `SC IC ciphertext tag` at src[p:p+n] (a memoryview) from the client into
+        dst. Returns the plaintext length, DECIPHER_FAILED or REPLAYED. The counter is
+        recorded only after the tag checked out."""
+        if n < 5 + TAG_LEN or src[p] != SC_AUTH_ENC:
+            return DECIPHER_FAILED
+        ic = (src[p + 1] << 24) | (src[p + 2] << 16) | (src[p + 3] << 8) | src[p + 4]
+        if ic <= self.received.last:
+            return REPLAYED
+        self._set_iv(self.client_title, ic)
+        self._aad[0] = SC_AUTH_ENC
+        m = self.gcm.decrypt_into(self._iv, self._aad, src[p + 5 : p + n], n - 5, dst, TAG_LEN)
+        if m < 0:
+            return DECIPHER_FAILED
+        self.received.accept(ic)
+        return m
+
+    def seal(self, src, n, dst, o):
+        """Write `SC IC ciphertext tag` for src[0:n] at dst[o:] (a memoryview) with the next
+        server counter; return the end offset. Raises CounterExhausted at the 32-bit end."""
+        ic = self.counter.next()
+        dst[o] = SC_AUTH_ENC
+        dst[o + 1] = (ic >> 24) & 0xFF
+        dst[o + 2] = (ic >> 16) & 0xFF
+        dst[o + 3] = (ic >> 8) & 0xFF
+        dst[o + 4] = ic & 0xFF
+        self._set_iv(self.title, ic)
+        self._aad[0] = SC_AUTH_ENC
+        return o + 5 + self.gcm.encrypt_into(self._iv, self._aad, src, n, dst[o + 5 :], TAG_LEN)
+
+    def hls_tag(self, title, ic, challenge):
+        """GMAC of HLS mechanism 5: SC 0x10, IV title || ic, AAD = SC || AK || challenge."""
+        self._set_iv(title, ic)
+        aad = bytearray(1 + len(self.ak) + len(challenge))
+        aad[0] = SC_AUTH
+        aad[1 : 1 + len(self.ak)] = self.ak
+        aad[1 + len(self.ak) :] = challenge
+        return self.gcm.gmac(self._iv, aad, TAG_LEN)
+
+    def check_client_hls(self, buf, p, n, stoc):
+        """f(StoC) from the client (`10 IC GMAC12` at buf[p:p+n]) matches our challenge?"""
+        if n != 5 + TAG_LEN or buf[p] != SC_AUTH:
+            return False
+        ic = (buf[p + 1] << 24) | (buf[p + 2] << 16) | (buf[p + 3] << 8) | buf[p + 4]
+        want = self.hls_tag(self.client_title, ic, stoc)
+        d = 0
+        for i in range(TAG_LEN):
+            d |= want[i] ^ buf[p + 5 + i]
+        return d == 0
+
+    def server_hls(self, ctos, dst, o):
+        """Write f(CtoS) = `10 IC GMAC12` at dst[o:] with a fresh server counter."""
+        ic = self.counter.next()
+        dst[o] = SC_AUTH
+        dst[o + 1] = (ic >> 24) & 0xFF
+        dst[o + 2] = (ic >> 16) & 0xFF
+        dst[o + 3] = (ic >> 8) & 0xFF
+        dst[o + 4] = ic & 0xFF
+        tag = self.hls_tag(self.title, ic, ctos)
+        dst[o + 5 : o + 5 + TAG_LEN] = tag
+        return o + 5 + TAG_LEN
+
+    def server_counter(self):
+        return self.counter.peek()
+
+    def client_counter(self):
+        last = self.received.last
+        return last if last > 0 else 0

@@ -1,0 +1,90 @@
+"""meterkast run: boot the MicroPython firmware as an emulated meter with its serial ports."""
+import signal
+import sys
+import threading
+
+from meterkast.cli import CliError
+from meterkast.emulator import Emulator
+
+HELP = "start the emulated meter (MicroPython firmware) with P1 and optional P3 ports"
+
+
+def add_arguments(p):
+    p.add_argument("--p1", default="pty", metavar="SPEC",
+                   help="P1 port: pty, pty:LINK, tcp:HOST:PORT or a device (default pty)")
+    p.add_argument("--p3", metavar="SPEC", help="grid-operator DLMS port, same SPEC forms")
+    p.add_argument("--start", metavar="ISO8601", help="set the meter clock (UTC unless a zone is given)")
+    p.add_argument("--speed", type=float, default=1.0, help="meter seconds per wall second")
+    p.add_argument("--duration", type=int, metavar="S",
+                   help="stop after S meter seconds (at --speed 1, S wall seconds)")
+    p.add_argument("--seed", type=int, default=1, help="household seed (and default serial)")
+    p.add_argument("--serial", type=int, help="meter serial number (default: the seed)")
+    p.add_argument("--scenario", metavar="NAME", help="seeds/scenarios/NAME.json or a JSON path")
+    p.add_argument("--state", metavar="DIR", help="keep flash image and RTC here (default: fresh temp dir)")
+    p.add_argument("--keys", metavar="FILE", help="keys file: encrypt P1, enable P3 management")
+    p.add_argument("--report", metavar="FILE", help="write the firmware's per-second readings (JSON lines)")
+    p.add_argument("--console", action="store_true", help="attach the console to P1 in this terminal")
+
+
+def main(args):
+    if args.console and args.p1 is None:
+        raise CliError("--console needs a P1 port")
+    report_file = open(args.report, "w") if args.report else None
+
+    def on_event(ev):
+        if report_file is not None:
+            import json
+
+            report_file.write(json.dumps(ev) + "\n")
+        kind = ev.get("ev")
+        if kind in ("error", "clock", "text"):
+            print("firmware: %s" % ev.get("msg"), file=sys.stderr)
+
+    emu = Emulator(p1=args.p1, p3=args.p3, start=args.start, speed=args.speed, seed=args.seed,
+                   scenario=args.scenario, state=args.state, keys=args.keys,
+                   duration=args.duration, report=report_file is not None, serial=args.serial,
+                   on_event=on_event)
+    emu.start()
+    for name in ("p1", "p3"):
+        if name in emu.endpoints:
+            print("%s: %s" % (name, emu.describe(name)), flush=True)
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *a: stop.set())
+    console = None
+    if args.console:
+        from meterkast.cmd_console import run_console
+
+        console = threading.Thread(target=run_console, args=(emu.port("p1"),),
+                                   kwargs={"stop": stop}, daemon=True)
+        console.start()
+    else:
+        threading.Thread(target=_stdin_commands, args=(emu, stop), daemon=True).start()
+    try:
+        while emu.alive() and not stop.is_set():
+            stop.wait(0.2)
+    except KeyboardInterrupt:
+        pass
+    stop.set()
+    died = not emu.alive() and emu.proc.returncode != 0
+    code = emu.stop()
+    if report_file is not None:
+        report_file.close()
+    if died or (code not in (0, None)):
+        err = emu.stderr.strip().splitlines()
+        print("meterkast run: firmware exited with status %s%s" % (
+            code, (": " + err[-1]) if err else ""), file=sys.stderr)
+        return 1
+    return 0
+
+
+def _stdin_commands(emu, stop):
+    """Control commands typed into the run terminal: 'clock +3600', 'clock 2026-01-01T00:00Z', 'stop'."""
+    for line in sys.stdin:
+        line = line.strip()
+        if not line:
+            continue
+        if line == "stop":
+            stop.set()
+            return
+        if emu.alive():
+            emu.command(line)

