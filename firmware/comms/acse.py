@@ -68,7 +68,7 @@ def _ber_len(r):
     return v
 
 
-def _oid_last(r, end, kind):
+def _oid_last(r, kind):
     """06 07 60 85 74 05 08 <kind> <x>: return x."""
     r.expect(0x06)
     if _ber_len(r) != 7:
@@ -105,7 +105,8 @@ class Aarq:
         """r: an axdr.Reader positioned at the 0x60 tag."""
         self.reset()
         r.expect(AARQ)
-        end = r.pos + _ber_len(r)
+        n = _ber_len(r)
+        end = r.pos + n
         if end > r.end:
             raise AcseError("AARQ length")
         while r.pos < end:
@@ -115,7 +116,7 @@ class Aarq:
             if stop > end:
                 raise AcseError("AARQ field length")
             if tag == 0xA1:  # application-context-name
-                self.context = _oid_last(r, stop, 1)
+                self.context = _oid_last(r, 1)
             elif tag == 0xA6:  # calling-AP-title
                 r.expect(0x04)
                 self.title_len = _ber_len(r)
@@ -282,7 +283,8 @@ class AareWriter:
 def parse_release(r):
     """RLRQ: returns (start, length) of the user-information content or (-1, 0)."""
     r.expect(RLRQ)
-    end = r.pos + _ber_len(r)
+    n = _ber_len(r)
+    end = r.pos + n
     if end > r.end:
         raise AcseError("RLRQ length")
     ui = -1

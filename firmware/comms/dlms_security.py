@@ -14,7 +14,7 @@ import os
 
 from micropython import const
 
-from comms.counter import CounterExhausted, InvocationCounter
+from comms.counter import InvocationCounter
 from comms.gcm import Gcm
 
 SC_AUTH_ENC = const(0x30)
@@ -22,9 +22,6 @@ SC_AUTH = const(0x10)
 TAG_LEN = const(12)
 DECIPHER_FAILED = const(-1)
 REPLAYED = const(-2)
-
-__all__ = ("Security", "CounterExhausted")
-
 
 class ReceivedCounter:
     """The last invocation counter accepted from one sender, on flash."""

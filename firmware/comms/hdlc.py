@@ -126,6 +126,12 @@ class HdlcServer:
             pos += k
             self._parse(False)
 
+    def reset_rx(self):
+        """Forget received bytes and any partly reassembled request."""
+        self._rxn = 0
+        self._apdun = 0
+        self._apdu_overflow = False
+
     def flush_stale(self):
         """The line went quiet with an incomplete frame: it can only be garbage (or a frame
         hidden behind a bogus length field), so rescan past every candidate start."""

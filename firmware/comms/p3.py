@@ -1,0 +1,79 @@
+# meterkast: the P3 port task: UART bytes in, HDLC frames, DLMS server, frames out
+# MIT license
+#
+#   port = P3Port(uart, server, clock)
+#   asyncio.create_task(port.run())
+#
+# uart: HAL UART (readinto(buf) returns what is there, never blocks; write(buf, n)).
+# server: comms.dlms_server.DlmsServer. clock: the HAL clock, kept for the wiring contract;
+# the timeouts below run on ticks_ms, real time, so they hold at any emulator speed.
+#
+# Timing: the UART is polled every 2 ms while a client is active (so a turnaround costs at
+# most a few ms, which keeps a daily read close to the line rate) and every 20 ms otherwise.
+# An incomplete frame followed by 100 ms of silence is garbage and is rescanned past; a link
+# with no valid frame for `inactivity_s` seconds (IEC 62056-46 default: 120) is dropped.
+import sys
+import time
+
+import asyncio
+from micropython import const
+
+from comms.hdlc import HdlcServer
+
+_POLL_ACTIVE_MS = const(2)
+_POLL_IDLE_MS = const(20)
+_ACTIVE_WINDOW_MS = const(3000)
+_STALE_MS = const(100)
+_RX_CHUNK = const(256)
+
+
+class P3Port:
+    def __init__(self, uart, server, clock, inactivity_s=120):
+        self.uart = uart
+        self.server = server
+        self.clock = clock
+        self.hdlc = HdlcServer(server, uart.write)
+        self.inactivity_ms = inactivity_s * 1000
+        self._buf = bytearray(_RX_CHUNK)
+        self._mv = memoryview(self._buf)
+        now = time.ticks_ms()
+        self._last_byte = now
+        self._last_frame = now
+        self.errors = 0  # internal errors caught (each costs one request, never the task)
+        self.running = False
+
+    def poll(self):
+        """Move what the UART has into HDLC; handle timeouts. True when bytes arrived."""
+        now = time.ticks_ms()
+        hdlc = self.hdlc
+        n = self.uart.readinto(self._buf)
+        if n:
+            self._last_byte = now
+            seen = hdlc.frames_ok
+            try:
+                hdlc.feed(self._mv, n)
+            except Exception as e:  # a bug must not take the port down; drop what we had
+                self.errors += 1
+                hdlc.reset_rx()
+                sys.print_exception(e)
+            if hdlc.frames_ok != seen:
+                self._last_frame = now
+            return True
+        if hdlc.pending() and time.ticks_diff(now, self._last_byte) > _STALE_MS:
+            hdlc.flush_stale()
+        if hdlc.connected and time.ticks_diff(now, self._last_frame) > self.inactivity_ms:
+            hdlc.disconnect()
+        return False
+
+    async def run(self):
+        self.running = True
+        try:
+            while True:
+                if self.poll():
+                    await asyncio.sleep_ms(0)
+                elif time.ticks_diff(time.ticks_ms(), self._last_byte) < _ACTIVE_WINDOW_MS:
+                    await asyncio.sleep_ms(_POLL_ACTIVE_MS)
+                else:
+                    await asyncio.sleep_ms(_POLL_IDLE_MS)
+        finally:
+            self.running = False

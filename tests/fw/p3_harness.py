@@ -1,0 +1,75 @@
+# meterkast: a DLMS server on a pty with a fake clock, readings and quarter-hour profile
+# MIT license
+#
+# For the end-to-end tests and the benchmark, before (and besides) the full meter:
+#
+#   micropython p3_harness.py --tty PATH|FD --storage DIR [--keys FILE] [--start ISO]
+#                             [--rows N] [--capacity N] [--bad I,J] [--inactivity S]
+#
+# The clock starts at --start (UTC) and runs in real time. The profile holds --rows rows, the
+# newest at the last quarter hour before --start; rows listed in --bad fail their checksum.
+# Commands on stdin, one per line: "mem" prints "mem <bytes allocated after gc.collect()>",
+# "stats" prints the server's counters, "quit" stops.
+import gc
+import sys
+
+import asyncio
+import select
+from array import array
+
+from comms.dlms_server import DlmsServer
+from comms.p3 import P3Port
+from hal.unix.uart import PtyUart
+from p3_fakes import FakeClock, FakeProfile, day_rows, load_keys, make_readings
+from util import tz
+
+
+def parse_args(argv):
+    opts = {"start": "2024-03-12T10:07:00Z", "rows": "96", "capacity": "960", "bad": "",
+            "keys": None, "storage": None, "tty": None, "inactivity": "120"}
+    i = 0
+    while i < len(argv):
+        k = argv[i][2:]
+        opts[k] = argv[i + 1]
+        i += 2
+    return opts
+
+
+async def control(server, port):
+    p = select.poll()
+    p.register(sys.stdin, select.POLLIN)
+    while True:
+        if p.poll(0):
+            line = sys.stdin.readline().strip()
+            if line == "mem":
+                gc.collect()
+                print("mem", gc.mem_alloc())
+            elif line == "stats":
+                print("stats refused=%d errors=%d bad_frames=%d" % (
+                    server.refused, port.errors, port.hdlc.frames_bad))
+            elif line == "quit" or line == "":
+                return
+        await asyncio.sleep_ms(20)
+
+
+async def main(opts):
+    clock = FakeClock(tz.parse_iso(opts["start"]))
+    count = int(opts["rows"])
+    last = (clock.utc() // 900) * 900
+    rows = day_rows(last, count) if count else array("i")
+    bad = tuple(int(x) for x in opts["bad"].split(",") if x)
+    profile = FakeProfile(rows, int(opts["capacity"]), bad)
+    readings = make_readings(clock, rows)
+    keys = load_keys(opts["keys"]) if opts["keys"] else None
+    identity = {"equipment_id": "MKS0000000000001", "logical_device_name": "MKS-NG0000000001"}
+    server = DlmsServer(clock, readings, profile, identity, keys, opts["storage"])
+    tty = opts["tty"]
+    uart = PtyUart(int(tty) if tty.isdigit() else tty)
+    port = P3Port(uart, server, clock, int(opts["inactivity"]))
+    task = asyncio.create_task(port.run())
+    print("ready")
+    await control(server, port)
+    task.cancel()
+
+
+asyncio.run(main(parse_args(sys.argv[1:])))
