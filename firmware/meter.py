@@ -6,6 +6,7 @@ import asyncio
 from comms.secure import SecureComms
 from contract.reading import ReadingQueue
 from metrology.metrology import Metrology
+from metrology.recorder import Recorder
 
 
 class Meter:
@@ -16,7 +17,15 @@ class Meter:
         self.metrology = Metrology(hal.clock, hal.frontend, self.readings, hal.nominal_dv)
         if hal.report.enabled:
             self.metrology.on_reading = hal.report.reading
-        self.comms = SecureComms(hal, self.readings, identity, keys, profile=None)
+        self.recorder = None
+        profile = None
+        if hal.storage is not None:
+            notify = hal.report.stored if hal.report.enabled else None
+            self.recorder = Recorder(hal.storage, self.metrology, notify)
+            self.recorder.boot()
+            self.metrology.listeners.append(self.recorder)
+            profile = self.recorder.profile
+        self.comms = SecureComms(hal, self.readings, identity, keys, profile=profile)
         self.stopping = False
         if duration is not None:
             self.metrology.until = self.metrology.second + duration
@@ -73,5 +82,8 @@ class Meter:
         self.shutdown()
 
     def shutdown(self):
-        """Orderly stop: the clock anchor is saved (persistence hooks join here)."""
+        """Orderly stop: registers and the clock anchor are saved."""
+        if self.recorder is not None:
+            m = self.metrology
+            self.recorder.persist(m.clock.utc_at(m.second))
         self.hal.clock.save()

@@ -29,7 +29,7 @@ class Metrology:
         self.second = clock.mono()  # next monotonic second to measure
         self.until = None  # last monotonic second to measure (emulator runs of fixed length)
         self.on_reading = None  # optional observer: called with (buf, offset) after publish
-        self.listeners = []  # objects with .second_done(metrology, t): profile, persistence
+        self.listeners = []  # objects with .second_done(metrology, t): the recorder
         self._fe = array("i", [0] * fe.FIELDS)
         self._civil = array("i", [0] * 7)
         self._tz = LocalTime()
@@ -101,6 +101,10 @@ class Metrology:
         q.commit()
         if self.on_reading is not None:
             self.on_reading(b, o)
+
+    def clock_was_adjusted(self):
+        """True in the second a clock change took effect (for the listeners)."""
+        return self._adjusted
 
     def finished(self):
         return self.until is not None and self.second > self.until

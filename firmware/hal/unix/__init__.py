@@ -43,6 +43,11 @@ class UnixHal:
 
             self.control = ControlLine(config["ctl"])
         self.storage = None
+        self.flash = None
+        if state:
+            from hal.unix.flash import mount
+
+            self.storage, self.flash = mount(state + "/flash.img", config.get("mount") or "/flash")
         self.watchdog = _NoWatchdog()
         self.report = Report(config.get("report", False))
         self.nominal_dv = self.household.p["nominal_dv"]

@@ -36,5 +36,12 @@ class Report:
             )
         )
 
+    def stored(self, kind, a, b, wh):
+        """Persistence events: capture (t, status), persist (t, seq), outage (t_last, t_now)."""
+        self.line(
+            '{"ev":"%s","a":%d,"b":%d,"reg":[%d,%d,%d,%d]}'
+            % (kind, a + UNIX_OFFSET, b + UNIX_OFFSET if kind == "outage" else b, wh[0], wh[1], wh[2], wh[3])
+        )
+
     def event(self, kind, r, n):
         self.line('{"ev":"%s","t":%d,"seq":%d,"len":%d}' % (kind, r[rd.T] + UNIX_OFFSET, r[rd.SEQ], n))

@@ -1,0 +1,70 @@
+# meterkast: board flash on the emulator: LittleFS on a block device backed by an image file
+# MIT license
+#
+# The firmware's persistent data goes through the same path as on a board: a LittleFS v2 file
+# system (vfs.VfsLfs2) on a block device. Here the device is an image file in the --state
+# directory, sized and erased like an RP2040's flash file system (4 KiB erase blocks).
+# Each block write is one write() call, so a process killed mid-commit leaves whole blocks,
+# the granularity at which LittleFS's power-loss guarantees are stated.
+import vfs
+
+BLOCK_SIZE = 4096
+BLOCK_COUNT = 256  # 1 MiB, close to the 1.4 MB file system of a 2 MB Pico
+
+
+class FileBlockDevice:
+    def __init__(self, path, block_size=BLOCK_SIZE, block_count=BLOCK_COUNT):
+        self.block_size = block_size
+        self.block_count = block_count
+        try:
+            self._f = open(path, "r+b")
+        except OSError:
+            with open(path, "wb") as f:
+                blank = b"\xff" * block_size
+                for _ in range(block_count):
+                    f.write(blank)
+            self._f = open(path, "r+b")
+        self.bytes_written = 0
+        self.erases = 0
+
+    def readblocks(self, n, buf, off=0):
+        self._f.seek(n * self.block_size + off)
+        self._f.readinto(buf)
+
+    def writeblocks(self, n, buf, off=None):
+        if off is None:
+            off = 0
+        self._f.seek(n * self.block_size + off)
+        self._f.write(buf)
+        self.bytes_written += len(buf)
+
+    def ioctl(self, op, arg):
+        if op == 4:  # block count
+            return self.block_count
+        if op == 5:  # block size
+            return self.block_size
+        if op == 6:  # erase
+            self._f.seek(arg * self.block_size)
+            self._f.write(b"\xff" * self.block_size)
+            self.erases += 1
+            return 0
+        if op == 3:  # sync
+            self._f.flush()
+            return 0
+        return 0
+
+    def close(self):
+        self._f.close()
+
+
+def mount(image_path, mount_point="/flash"):
+    """Mount (formatting a blank image) and return (mount point, block device)."""
+    bdev = FileBlockDevice(image_path)
+    try:
+        fs = vfs.VfsLfs2(bdev)
+    except OSError:
+        # A blank image (or one without a valid superblock) is formatted once.
+        vfs.VfsLfs2.mkfs(bdev)
+        fs = vfs.VfsLfs2(bdev)
+    vfs.mount(fs, mount_point)
+    return mount_point, bdev
