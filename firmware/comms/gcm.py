@@ -2,32 +2,31 @@
 # MIT license
 #
 # cryptolib has ECB and CBC only (no CTR, no GCM on any port we ship to), so CTR is built here:
-# the counter blocks of a whole message go through ONE cryptolib ECB call (block 0 is J0, whose
+# all counter blocks of a message go through ONE cryptolib ECB call (block 0 is J0, whose
 # encryption masks the tag), then a kernel XORs the keystream in. GHASH uses per-position 4-bit
-# tables: X * H is the XOR of 32 table entries, one per nibble of X, so there is no shift and no
-# reduction in the hot loop. The tables depend on the key and are built once, in the constructor.
+# tables: X * H is the XOR of 32 table entries, one per nibble of X, so the hot loop has no
+# shift and no reduction. The tables depend on the key and are built once, in the constructor.
 #
-# Two implementations give the same bytes:
-# - "viper": comms.ghash, native code, 8 KiB of tables (array of 32-bit words). The default
+# Two implementations, same bytes:
+# - "viper": comms.ghash, native code, tables of 8 KiB (2048 32-bit words). The default
 #   whenever that module imports, i.e. the port has a native emitter for this architecture.
-# - "bytecode": the kernels below, for ports without one (or forced, so tests compare both).
-#   Its table entries are three limbs of 40, 40 and 48 bits in lists: small ints on 64-bit
-#   ports (no heap use per call), but long ints on 32-bit ports, where every XOR allocates
-#   and the tables take about 50 KB of heap. Slower there, still correct.
+# - "bytecode": the kernels below, for ports without one (and forced by tests, to compare).
+#   Its table entries are three limbs of 40, 40 and 48 bits in lists. Those are small ints on
+#   64-bit ports (12 KiB of tables, nothing allocated per call), but long ints on 32-bit ports:
+#   there the tables take about 50 KB and every XOR allocates. Slow there, but correct.
 #
-# encrypt_into/decrypt_into do not allocate (checked under micropython.heap_lock()): every
-# buffer and memoryview is made in the constructor. On 32-bit ports that holds for the viper
-# implementation and for lengths below 2**30.
+# encrypt_into/decrypt_into allocate nothing (tested under micropython.heap_lock()): buffers and
+# memoryviews are all made in the constructor. On 32-bit ports that holds for the viper
+# implementation, for lengths below 2**30.
 #
-# Message length: any. The counter buffer holds `max_len` bytes of keystream; longer messages
-# are processed in chunks of that size, so max_len trades RAM (2 * max_len + 32 bytes) against
-# one ECB call per chunk. GCM's own limit is 2**32 - 2 blocks (about 64 GiB) per IV.
+# Message length: any. The keystream buffer takes max_len + 16 bytes; a longer message is
+# processed in chunks of max_len, one ECB call each. GCM itself allows 2**32 - 2 blocks
+# (64 GiB) per IV; in practice the caller's buffers are the limit.
 #
-# Nonces: an IV must never repeat under one key. Callers derive it from a persistent invocation
-# counter (comms.counter).
+# An IV must never repeat under one key: callers build it from comms.counter.
 #
-# Table lookups are indexed by secret-dependent data, so on a CPU with a data cache GHASH is not
-# constant-time; MCU SRAM is mostly uncached. The tag check itself is constant-time.
+# GHASH table lookups are indexed by secret-dependent data, so on a CPU with a data cache they
+# are not constant-time (MCU SRAM mostly has none). The tag comparison is constant-time.
 from array import array
 
 import cryptolib
@@ -36,7 +35,7 @@ from micropython import const
 try:
     from . import ghash as _native
 except (ImportError, SyntaxError, ValueError):  # no native emitter, or a .mpy for another arch
-    _native = None
+    _native = None  # type: ignore[assignment]
 
 _R = const(0xE1 << 120)  # x^128 = x^7 + x^2 + x + 1, in GCM's reflected bit order
 _LIMB40 = const(0xFFFFFFFFFF)
@@ -79,7 +78,8 @@ def _bytecode_tables(h):
 def _ghash(tab, y, src, n):
     """Bytecode twin of ghash.ghash; y lives in three limbs (bytes 0-4, 5-9, 10-15) meanwhile.
 
-    Unrolled over the 16 bytes of a block: that is 1.6x faster than a loop here.
+    Unrolled over the 16 bytes of a block (1.6x faster than a loop): byte i of y ^ block
+    selects entry b >> 4 of nibble position 2i and entry b & 15 of position 2i + 1.
     """
     t0, t1, t2, pad = tab
     y0 = y[0] << 32 | y[1] << 24 | y[2] << 16 | y[3] << 8 | y[4]
@@ -379,12 +379,14 @@ class Gcm:
     def encrypt_into(self, iv, aad, src, n, dst, tag_len=12):
         """Write n bytes of ciphertext and then the tag into dst; return n + tag_len.
 
-        src may be dst (in place). No allocation.
+        dst is a bytearray or a writable memoryview; src may be dst (in place). No allocation.
         """
         if len(iv) != 12 or not _MIN_TAG <= tag_len <= _MAX_TAG:
             raise ValueError("IV must be 12 bytes, tag 4..16 bytes")
         if n < 0 or len(src) < n or len(dst) < n + tag_len:
             raise ValueError("buffer too short")
+        if isinstance(dst, bytes):  # viper would write into it regardless
+            raise TypeError("dst must be writable")
         self._keystream(iv, 2, n if n < self._chunk else self._chunk)
         self._crypt(iv, src, n, dst)
         self._digest(aad, dst, n)
@@ -404,6 +406,8 @@ class Gcm:
             return -1
         if len(src) < n or len(dst) < m:
             raise ValueError("buffer too short")
+        if isinstance(dst, bytes):
+            raise TypeError("dst must be writable")
         self._keystream(iv, 2, m if m < self._chunk else self._chunk)
         self._digest(aad, src, m)
         if self._mismatch(src, m, self._ks, self._y, tag_len):

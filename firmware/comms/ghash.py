@@ -5,20 +5,20 @@
 # this source is compiled) or a .mpy built for another architecture (a ValueError at import)
 # costs only this file: comms.gcm catches the import error and runs its bytecode kernels.
 #
-# The same code is correct on 64-bit viper (unix x64) and 32-bit viper (boards): table words are
-# loaded and XORed, never shifted left, so no bit above 31 appears; a word is only shifted right
-# before a ptr8 store, which keeps the low 8 bits even when a 32-bit target sees it as negative.
+# The same code is correct on 64-bit viper (unix x64) and 32-bit viper (boards). ghash() only
+# loads and XORs table words, so no bit above 31 can appear, and shifts a word right only before
+# a ptr8 store, which keeps the low 8 bits even where a 32-bit target sees the word as negative.
+# tables() shifts uint values whose results stay within 32 bits.
 #
-# GHASH table layout (built by comms.gcm): for nibble position q (0 = high nibble of byte 0)
-# and nibble value x, the product (x at position q) * H is the 128-bit big-endian value held
-# in tab[4 * (16 * q + x) .. +3], most significant word first. X * H is then the XOR of the
-# 32 entries picked by X's nibbles: no shifts, no reduction.
+# Table layout: for nibble position q (0 = high nibble of byte 0) and nibble value x, the
+# product (x at position q) * H is the 128-bit big-endian value in tab[4 * (16 * q + x) .. +3],
+# most significant word first. X * H is the XOR of the 32 entries picked by X's nibbles.
 import micropython
 
 
 @micropython.viper
 def ghash(tab: ptr32, y: ptr8, src: ptr8, n: int):
-    """y = (...((y ^ B1) * H) ^ B2) * H ...) over src[0:n]; a last partial block is zero-padded."""
+    """Fold src[0:n] into the GHASH state y: y = (y ^ block) * H, the last block 0-padded."""
     off = 0
     while off < n:
         left = n - off
