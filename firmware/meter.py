@@ -4,7 +4,7 @@
 # Nothing here lives at module level, so several meters can run side by side in one interpreter.
 import asyncio
 from comms.secure import SecureComms
-from contract.reading import ReadingQueue
+from contract.reading import STATUS_CRITICAL_ERROR, ReadingQueue
 from metrology.metrology import Metrology
 from metrology.recorder import Recorder
 
@@ -19,6 +19,9 @@ class Meter:
             self.metrology.on_reading = hal.report.reading
         self.recorder = None
         profile = None
+        if getattr(hal, "storage_error", None):
+            self.metrology.fault = STATUS_CRITICAL_ERROR
+            hal.report.log("critical", hal.storage_error)
         if hal.storage is not None:
             notify = hal.report.stored if hal.report.enabled else None
             self.recorder = Recorder(hal.storage, self.metrology, notify)

@@ -35,6 +35,7 @@ class Metrology:
         self._tz = LocalTime()
         self._adjusted = False
         self.tariff = 2
+        self.fault = 0  # STATUS_* bits for a fault outside metrology's control (e.g. no flash)
 
     def step(self):
         """Measure one meter second and publish its reading."""
@@ -69,7 +70,7 @@ class Metrology:
         out = self._fe
         b[o + rd.T] = t
         b[o + rd.SEQ] = second
-        status = rd.STATUS_DST if summer else 0
+        status = self.fault | (rd.STATUS_DST if summer else 0)
         if self._adjusted:
             status |= rd.STATUS_CLOCK_ADJUSTED
         b[o + rd.STATUS] = status

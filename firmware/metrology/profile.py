@@ -50,6 +50,7 @@ class QuarterHourProfile:
         self._cache_seg = -1
         self._cache_len = 0
         self.seq = 0
+        self.newest_t = -1  # timestamp of the newest readable entry
         self._torn = False
         self._tz = LocalTime()
         self._scan()
@@ -77,6 +78,7 @@ class QuarterHourProfile:
         for i in range(self.entries_in_use() - 1, -1, -1):
             if self.read(i, out):
                 self.seq = self._last_seq + 1
+                self.newest_t = out[0]
                 break
 
     def entries_in_use(self):
@@ -141,6 +143,7 @@ class QuarterHourProfile:
         if self._cache_seg == last[0]:
             self._cache_seg = -1
         self.seq += 1
+        self.newest_t = t
 
     def status_at(self, t):
         return DAYLIGHT_SAVING if self._tz.is_summer(t) else 0

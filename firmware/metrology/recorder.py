@@ -41,18 +41,19 @@ class Recorder:
         restore(rec, m.registers, m.power_failures, m.voltage_events)
         t_last = rec[2]
         self._pending = rec[4]
+        if self.notify is not None:
+            self.notify("outage", t_last, t_now, m.registers.wh)
         if t_now < t_last:
             self._pending |= CLOCK_ADJUSTED  # the RTC was set back across the restart
         else:
             b1 = t_last - t_last % PERIOD + PERIOD  # first boundary after the last sign of life
-            if b1 < t_now:
+            # Idempotent: a cut between this capture and the persist below must not repeat it.
+            if b1 < t_now and self.profile.newest_t < b1:
                 self._capture(b1, self._pending | POWER_DOWN)
                 self._pending = 0
-            self._pending |= POWER_DOWN
-            m.power_failures.record(t_now, t_now - t_last)
+        self._pending |= POWER_DOWN
+        m.power_failures.record(t_now, t_now - t_last if t_now > t_last else 0)
         self.persist(t_now)
-        if self.notify is not None:
-            self.notify("outage", t_last, t_now, m.registers.wh)
         return rec
 
     def second_done(self, m, t):

@@ -44,10 +44,14 @@ class UnixHal:
             self.control = ControlLine(config["ctl"])
         self.storage = None
         self.flash = None
+        self.storage_error = None
         if state:
             from hal.unix.flash import mount
 
-            self.storage, self.flash = mount(state + "/flash.img", config.get("mount") or "/flash")
+            try:
+                self.storage, self.flash = mount(state + "/flash.img", config.get("mount") or "/flash")
+            except OSError as e:
+                self.storage_error = "flash does not mount (%s): running without persistence" % e
         self.watchdog = _NoWatchdog()
         self.report = Report(config.get("report", False))
         self.nominal_dv = self.household.p["nominal_dv"]

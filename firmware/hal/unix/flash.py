@@ -57,13 +57,30 @@ class FileBlockDevice:
         self._f.close()
 
 
+def _blank(bdev):
+    buf = bytearray(bdev.block_size)
+    for n in range(2):  # LittleFS keeps its superblock pair in blocks 0 and 1
+        bdev.readblocks(n, buf)
+        for i in range(len(buf)):
+            if buf[i] != 0xFF:
+                return False
+    return True
+
+
 def mount(image_path, mount_point="/flash"):
-    """Mount (formatting a blank image) and return (mount point, block device)."""
+    """Mount and return (mount point, block device).
+
+    Only a blank (erased) image is formatted. An image that holds data but does not mount is
+    never formatted: that would turn the registers back to zero. OSError is raised instead and
+    the meter runs without persistence, flagged as a critical error.
+    """
     bdev = FileBlockDevice(image_path)
     try:
         fs = vfs.VfsLfs2(bdev)
     except OSError:
-        # A blank image (or one without a valid superblock) is formatted once.
+        if not _blank(bdev):
+            bdev.close()
+            raise
         vfs.VfsLfs2.mkfs(bdev)
         fs = vfs.VfsLfs2(bdev)
     vfs.mount(fs, mount_point)

@@ -12,8 +12,8 @@ class Report:
         self._out = stream or sys.stdout
 
     def line(self, text):
-        self._out.write(text)
-        self._out.write("\n")
+        # One write per line: a process killed mid-report leaves no half line behind.
+        self._out.write(text + "\n")
 
     def log(self, kind, msg):
         self.line('{"ev":"%s","msg":"%s"}' % (kind, msg.replace('"', "'")))
