@@ -14,7 +14,7 @@ from gurux_dlms import GXByteBuffer, GXDLMSClient, GXReplyData
 from gurux_dlms.enums import Authentication, InterfaceType, Security
 from gurux_dlms.secure import GXDLMSSecureClient
 
-from meterkast.endpoints import open_endpoint
+from meterkast.endpoints import TcpEndpoint, open_endpoint
 from meterkast.line import Line
 
 SYSTEM_TITLE = bytes.fromhex("4d4b530000000001")  # "MKS" + serial
@@ -74,7 +74,10 @@ class P3Harness:
         if line.strip() != b"ready":
             raise RuntimeError("harness did not start: %r %r" % (line, self.proc.stderr.read()))
         if self.baudrate:
-            self.endpoint = open_endpoint(self.endpoint_spec, self.baudrate, "p3")
+            if self.endpoint_spec == "tcp":  # an ephemeral port on loopback, like ser2net
+                self.endpoint = TcpEndpoint("127.0.0.1", 0)
+            else:
+                self.endpoint = open_endpoint(self.endpoint_spec, self.baudrate, "p3")
             self.line = Line("p3", self.master, self.endpoint, self.baudrate)
             self.line.start()
         return self
@@ -174,7 +177,7 @@ class GuruxSession:
         rd = GXByteBuffer()
         deadline = time.monotonic() + self.timeout
         while not self.client.getData(rd, reply, None):
-            chunk = self.port.read(512)
+            chunk = self.port.read(max(1, self.port.in_waiting))
             if chunk:
                 self.bytes_in += len(chunk)
                 rd.set(chunk)
