@@ -40,7 +40,8 @@ class P1Port:
         self.uart.write(buf, n)
         self.sent += 1
         if self.report is not None and self.report.enabled:
-            self.report.event("p1", self._reading, n)
+            fc = self.framer.frame_counter if self.framer is not None else 0
+            self.report.event("p1", self._reading, n, fc)
         return True
 
     async def run(self):

@@ -22,7 +22,7 @@ class SecureComms:
             if keys and keys.get("p1"):
                 from comms.p1_crypt import P1Encryptor
 
-                framer = P1Encryptor(keys["system_title"], keys["p1"], hal.storage, builder.buf)
+                framer = P1Encryptor(keys["system_title"], keys["p1"], hal.storage)
             self.p1 = P1Port(hal.p1, readings, builder, framer, hal.report)
             self.tasks.append(self.p1.run)
         if hal.p3 is not None:

@@ -67,6 +67,14 @@ class Emulator:
         self.on_event = on_event
         self.extra_args = list(extra_args)
         self._tmp = None
+        if keys is not None:
+            from meterkast.keys import load_keys
+
+            load_keys(keys)  # a clear error now rather than a firmware traceback
+            if state is None:
+                # The frame counters that keep GCM IVs unique live on the meter's flash: a
+                # meter with keys keeps its flash beside the keys file, never in a temp dir.
+                state = str(keys) + ".state"
         if state is None:
             self._tmp = tempfile.mkdtemp(prefix="meterkast-")
             state = self._tmp

@@ -43,5 +43,5 @@ class Report:
             % (kind, a + UNIX_OFFSET, b + UNIX_OFFSET if kind == "outage" else b, wh[0], wh[1], wh[2], wh[3])
         )
 
-    def event(self, kind, r, n):
-        self.line('{"ev":"%s","t":%d,"seq":%d,"len":%d}' % (kind, r[rd.T] + UNIX_OFFSET, r[rd.SEQ], n))
+    def event(self, kind, r, n, fc=0):
+        self.line('{"ev":"%s","t":%d,"seq":%d,"len":%d,"fc":%d}' % (kind, r[rd.T] + UNIX_OFFSET, r[rd.SEQ], n, fc))
