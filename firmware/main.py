@@ -46,21 +46,72 @@ def run_unix(argv):
 
     cfg = _unix_config(argv)
     hal = build(cfg)
-    keys = None
-    if cfg["keys"]:
-        from comms.keystore import load_keys
-
-        keys = load_keys(cfg["keys"])
     serial = int(cfg["serial"]) if cfg["serial"] else cfg["seed"]
-    meter = Meter(hal, identity_for(serial), keys, cfg["duration"])
+    meter = Meter(hal, identity_for(serial), cfg["keys"], cfg["duration"])
     hal.report.line('{"ev":"boot","speed":%s}' % repr(hal.clock.speed))
     try:
         asyncio.run(meter.run())
     except KeyboardInterrupt:
         meter.shutdown()
+    hal.report.line(_memory_line())
     hal.report.line('{"ev":"stopped"}')
+
+
+def _memory_line():
+    """Heap in use after a collection: what the meter keeps alive (its memory budget)."""
+    import gc
+
+    gc.collect()
+    return '{"ev":"mem","live":%d,"free":%d}' % (gc.mem_alloc(), gc.mem_free())
+
+
+BOARD_CONFIG = "/meter.json"  # identity and board settings, written by `meterkast flash`
+BOARD_KEYS = "/keys.json"  # the comms keystore, written by `meterkast flash --keys`
+BOARD_HOLD = "/hold"  # present while `meterkast flash` replaces the firmware: do not start
+
+
+def _exists(path):
+    import os
+
+    try:
+        os.stat(path)
+        return True
+    except OSError:
+        return False
+
+
+def run_board():
+    """Boot on a board (or the board emulator): config from flash, hal.board, run forever."""
+    import json
+
+    if _exists(BOARD_HOLD):
+        print("meterkast: %s present, firmware update in progress: meter not started" % BOARD_HOLD)
+        return
+    if not _exists(BOARD_CONFIG):
+        print("meterkast: no %s: set the board up with `meterkast flash`" % BOARD_CONFIG)
+        return
+    from hal.board import build
+    from meter import Meter
+
+    with open(BOARD_CONFIG) as f:
+        cfg = json.load(f)
+    hal = build(cfg)
+    keys = None
+    if _exists(BOARD_KEYS):
+        from comms.keystore import load_keys
+
+        keys = load_keys(BOARD_KEYS)
+    meter = Meter(hal, identity_for(int(cfg["serial"])), keys)
+    hal.attach(meter)
+    hal.report.line("meterkast: meter %s running on %s" % (meter.identity["equipment_id"], hal.name))
+    try:
+        asyncio.run(meter.run())
+    except KeyboardInterrupt:
+        meter.shutdown()
 
 
 if __name__ == "__main__":
     if sys.platform == "linux":
         run_unix(sys.argv[1:])
+    else:
+        run_board()

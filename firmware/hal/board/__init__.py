@@ -1,0 +1,93 @@
+# meterkast: the board back end of the HAL: machine.UART, RTC, WDT, flash and front-end
+# MIT license
+#
+# build(config) returns an object with the same attributes as hal.unix.UnixHal (hal/README.md).
+# `config` is /meter.json as written by `meterkast flash`: {"serial": N, "board": NAME, ...};
+# everything board-specific comes from the board table (firmware/boards), and any table field
+# can be overridden in the config ("frontend", "wdt_ms", "nominal_dv", "storage", "p3").
+#
+# Order matters: the front-end is built before the watchdog starts, so a board without a
+# front-end stops at the REPL with the reason instead of resetting every few seconds.
+import os
+import time
+
+from boards import board as board_entry
+from boards import detect
+from hal.board.clock import BoardClock
+from hal.board.frontend import build_frontend
+from hal.board.uart import BoardUart, open_uart
+from hal.board.watchdog import TaskWatchdog
+
+_PORT_LIMIT_MS = 3000  # port tasks poll every 2..20 ms
+_METROLOGY_LIMIT_MS = 5000  # metrology checks in once a meter second; flash writes take longer
+STORAGE = "/data"  # meter data (registers, profile, counters); `meterkast flash` never touches it
+
+
+class BoardReport:
+    """Plain lines on the USB console. The per-second JSON reports of the emulator are not
+    produced on a board (enabled is always False): the console is also the REPL."""
+
+    enabled = False
+
+    def line(self, text):
+        print(text)
+
+    def log(self, kind, msg):
+        print('{"ev":"%s","msg":"%s"}' % (kind, msg.replace('"', "'")))
+
+
+def _mkdirs(path):
+    here = ""
+    for part in path.split("/"):
+        if not part:
+            continue
+        here += "/" + part
+        try:
+            os.stat(here)
+        except OSError:
+            os.mkdir(here)
+    return path
+
+
+class BoardHal:
+    def __init__(self, config, machine=None, ticks=None):
+        if machine is None:
+            import machine
+        ticks = ticks or time
+        self.config = config
+        name = config.get("board") or detect(os.uname().machine)
+        if name is None:
+            raise ValueError("unknown board %r: set \"board\" in /meter.json" % os.uname().machine)
+        b = board_entry(name)
+        self.board = b
+        self.name = name
+        self.clock = BoardClock(machine.RTC(), ticks)
+        self.storage = _mkdirs(config.get("storage", STORAGE))
+        self.frontend = build_frontend(machine, config.get("frontend", b["frontend"]), self.clock, name)
+        self.nominal_dv = config.get("nominal_dv", b["nominal_dv"])
+        wdt_ms = config.get("wdt_ms", b["wdt_ms"])
+        self.watchdog = TaskWatchdog(machine.WDT(timeout=wdt_ms) if wdt_ms else None, ticks)
+        self.control = None
+        self.report = BoardReport()
+        self.p1 = None
+        self.p3 = None
+        p1 = b["p1"]
+        if p1 and config.get("p1", True):
+            request = None
+            if p1.get("request") is not None:
+                # No consumer device plugged in: the divider pulls the line low, nothing is sent.
+                request = machine.Pin(p1["request"], machine.Pin.IN, machine.Pin.PULL_DOWN)
+            heartbeat = self.watchdog.watch("p1", _PORT_LIMIT_MS)
+            self.p1 = BoardUart(open_uart(machine, p1), heartbeat, request)
+        p3 = b["p3"]
+        if p3 and config.get("p3", True):
+            heartbeat = self.watchdog.watch("p3", _PORT_LIMIT_MS)
+            self.p3 = BoardUart(open_uart(machine, p3, p3.get("baud", 115200)), heartbeat)
+
+    def attach(self, meter):
+        """Join the built meter: metrology checks in with the watchdog once a meter second."""
+        meter.metrology.listeners.append(self.watchdog.watch("metrology", _METROLOGY_LIMIT_MS))
+
+
+def build(config, machine=None, ticks=None):
+    return BoardHal(config, machine, ticks)

@@ -1,0 +1,105 @@
+# meterkast: the board table: which pins and peripherals each supported board uses
+# MIT license
+#
+# Board differences are data, not code: hal.board reads one entry and builds the same HAL on
+# every board. Host tools load this file too (meterkast flash checks --model, docs/board.md
+# shows the pin table), so it stays plain Python with no MicroPython-only imports.
+#
+# An entry is built on each call rather than kept in a module-level dict: nothing here is
+# mutable shared state, and the table's RAM is freed once the HAL is built.
+#
+# Fields:
+#   port       MicroPython port ("rp2", "esp32"; "unix" for the board emulator)
+#   march      mpy-cross -march for native/viper code on this board
+#   machine    substring of os.uname().machine that identifies the board (auto-detection)
+#   p1         consumer port: UART id, tx/rx GPIO, invert (DSMR P1 is inverted), request GPIO
+#              (the 5 V data-request line through a divider; None = always send)
+#   p3         grid-operator port: UART id, tx/rx GPIO (None: no P3 on this board)
+#   wdt_ms     watchdog timeout (the RP2040/RP2350 hardware maximum is 8388 ms)
+#   frontend   measurement front-end (see hal.board.frontend); None until one is fitted
+#   nominal_dv nominal voltage in 0.1 V
+
+
+def _pico(name, chip):
+    return {
+        "name": name,
+        "title": "Raspberry Pi %s (%s)" % ("Pico 2" if chip == "RP2350" else "Pico", chip),
+        "port": "rp2",
+        "march": "armv6m",  # one armv6m .mpy serves RP2040 and RP2350 (ARM cores)
+        "machine": chip,
+        # GP0/GP1 and GP4/GP5 are the MicroPython defaults for UART0 and UART1 on both chips.
+        "p1": {"uart": 0, "tx": 0, "rx": 1, "invert": True, "request": 2},
+        "p3": {"uart": 1, "tx": 4, "rx": 5},
+        "wdt_ms": 8000,
+        "frontend": None,
+        "nominal_dv": 2300,
+    }
+
+
+def _devkitc():
+    return {
+        "name": "devkitc",
+        "title": "Espressif ESP32-DevKitC (ESP32-WROOM-32)",
+        "port": "esp32",
+        "march": "xtensawin",
+        "machine": "ESP32",
+        # UART0 is the USB console. UART1's default pins are wired to the SPI flash, so both
+        # ports are given pins that are free and not boot-strapping pins.
+        "p1": {"uart": 2, "tx": 17, "rx": 16, "invert": True, "request": 27},
+        "p3": {"uart": 1, "tx": 32, "rx": 33},
+        "wdt_ms": 8000,
+        "frontend": None,
+        "nominal_dv": 2300,
+    }
+
+
+def _emu():
+    # The board emulator (meterkast.boardemu): the unix port with an emulated `machine`, its
+    # UARTs on ptys and a simulated household as the physical world behind the front-end.
+    return {
+        "name": "emu",
+        "title": "board emulator (MicroPython unix port)",
+        "port": "unix",
+        "march": "x64",
+        "machine": "emulated board",
+        "p1": {"uart": 0, "tx": 0, "rx": 1, "invert": True, "request": None},
+        "p3": {"uart": 1, "tx": 4, "rx": 5},
+        "wdt_ms": 8000,
+        "frontend": {"kind": "emulated", "module": "emu_world"},
+        "nominal_dv": 2300,
+    }
+
+
+def names():
+    return ("pico", "pico2", "devkitc", "emu")
+
+
+def board(name):
+    """A fresh copy of one board's entry; ValueError names the known boards."""
+    if name == "pico":
+        return _pico("pico", "RP2040")
+    if name == "pico2":
+        return _pico("pico2", "RP2350")
+    if name == "devkitc":
+        return _devkitc()
+    if name == "emu":
+        return _emu()
+    raise ValueError("unknown board %r; known: %s" % (name, ", ".join(names())))
+
+
+def detect(machine):
+    """The board whose `machine` string occurs in os.uname().machine, or None."""
+    for name in names():
+        if board(name)["machine"] in machine:
+            return name
+    return None
+
+
+def for_port(port):
+    """Board names served by one build target (rp2, esp32, emu)."""
+    out = []
+    for name in names():
+        b = board(name)
+        if b["port"] == port or (port == "emu" and name == "emu"):
+            out.append(name)
+    return out

