@@ -96,12 +96,9 @@ def run_board():
     with open(BOARD_CONFIG) as f:
         cfg = json.load(f)
     hal = build(cfg)
-    keys = None
-    if _exists(BOARD_KEYS):
-        from comms.keystore import load_keys
-
-        keys = load_keys(BOARD_KEYS)
-    meter = Meter(hal, identity_for(int(cfg["serial"])), keys)
+    # Only the comms module opens the keystore; here it is just a path.
+    keys_path = BOARD_KEYS if _exists(BOARD_KEYS) else None
+    meter = Meter(hal, identity_for(int(cfg["serial"])), keys_path)
     hal.attach(meter)
     hal.report.line("meterkast: meter %s running on %s" % (meter.identity["equipment_id"], hal.name))
     try:

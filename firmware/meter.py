@@ -10,7 +10,7 @@ from metrology.recorder import Recorder
 
 
 class Meter:
-    def __init__(self, hal, identity, keys=None, duration=None):
+    def __init__(self, hal, identity, keys_path=None, duration=None):
         self.hal = hal
         self.identity = identity
         self.readings = ReadingQueue()
@@ -28,7 +28,7 @@ class Meter:
             self.recorder.boot()
             self.metrology.listeners.append(self.recorder)
             profile = self.recorder.profile
-        self.comms = SecureComms(hal, self.readings, identity, keys, profile=profile)
+        self.comms = SecureComms(hal, self.readings, identity, keys_path, profile=profile)
         self.stopping = False
         if duration is not None:
             self.metrology.until = self.metrology.second + duration

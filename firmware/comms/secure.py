@@ -9,7 +9,12 @@ from comms.p1_telegram import TelegramBuilder
 
 
 class SecureComms:
-    def __init__(self, hal, readings, identity, keys=None, profile=None):
+    def __init__(self, hal, readings, identity, keys_path=None, profile=None):
+        keys = None
+        if keys_path:
+            from comms.keystore import load_keys
+
+            keys = load_keys(keys_path)
         self.hal = hal
         self.readings = readings
         self.identity = identity

@@ -1,0 +1,92 @@
+"""Architecture rules, enforced: what metrology may import, and that nothing can disconnect supply."""
+import ast
+import re
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+FIRMWARE = ROOT / "firmware"
+
+
+def imports_of(path):
+    tree = ast.parse(path.read_text(), str(path))
+    names = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            names.update(a.name for a in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            if node.level:  # relative import inside a package
+                pkg = path.parent.relative_to(FIRMWARE).as_posix().replace("/", ".")
+                names.add(pkg + ("." + node.module if node.module else ""))
+            elif node.module:
+                names.add(node.module)
+    return names
+
+
+def _firmware_files(sub):
+    return sorted((FIRMWARE / sub).rglob("*.py"))
+
+
+FORBIDDEN_FOR_METROLOGY = re.compile(
+    r"^(comms|cryptolib|ucryptolib|hashlib|hmac|ssl|tls|socket|hal|machine|termios|select)(\.|$)"
+)
+
+
+def test_metrology_imports_nothing_from_comms_crypto_or_hardware():
+    files = _firmware_files("metrology")
+    assert len(files) >= 5
+    for f in files:
+        for name in imports_of(f):
+            assert not FORBIDDEN_FOR_METROLOGY.match(name), "%s imports %s" % (f.relative_to(ROOT), name)
+
+
+def test_contract_and_util_depend_on_nothing_of_the_meter():
+    for sub in ("contract", "util"):
+        for f in _firmware_files(sub):
+            for name in imports_of(f):
+                assert name.split(".")[0] not in ("comms", "metrology", "hal", "meter"), (f, name)
+
+
+def test_only_comms_touches_crypto_and_keys():
+    for f in FIRMWARE.rglob("*.py"):
+        rel = f.relative_to(FIRMWARE).as_posix()
+        if rel.startswith("comms/"):
+            continue
+        for name in imports_of(f):
+            assert not re.match(r"^(cryptolib|ucryptolib)$", name), (rel, name)
+            assert not re.match(r"^comms\.(gcm|ghash|keystore|counter|p1_crypt|dlms_security)", name), (
+                rel, name)
+
+
+def test_the_rule_checker_catches_a_violation(tmp_path):
+    bad = tmp_path / "bad.py"
+    bad.write_text("from comms.gcm import Gcm\nimport cryptolib\nfrom util.tz import LocalTime\n")
+    names = imports_of(bad)
+    assert names == {"comms.gcm", "cryptolib", "util.tz"}
+    assert sorted(n for n in names if FORBIDDEN_FOR_METROLOGY.match(n)) == ["comms.gcm", "cryptolib"]
+
+
+DISCONNECT = re.compile(r"disconnect[_ ]?control|breaker|relay|\bcontactor|cut[_ ]?off|load[_ ]?switch",
+                        re.IGNORECASE)
+
+
+def test_no_disconnect_command_exists_anywhere():
+    """The metering module cannot switch supply: no breaker, relay or disconnect object or command."""
+    offenders = []
+    for base in (FIRMWARE, ROOT / "host_tools"):
+        for f in base.rglob("*.py"):
+            for i, line in enumerate(f.read_text().splitlines(), 1):
+                code = line.split("#", 1)[0]
+                if DISCONNECT.search(code):
+                    offenders.append("%s:%d: %s" % (f.relative_to(ROOT), i, line.strip()))
+    assert not offenders, "\n".join(offenders)
+    # DLMS: no object of the disconnect control class (70) and no OBIS 0.0.96.3.10.255.
+    for f in (FIRMWARE / "comms").rglob("*.py"):
+        text = f.read_text()
+        assert "96, 3, 10" not in text and "96.3.10" not in text, f
+
+
+def test_control_commands_have_no_disconnect():
+    """The emulator's control line knows stop and clock only."""
+    text = (FIRMWARE / "meter.py").read_text()
+    commands = set(re.findall(r'words\[0\] == "(\w+)"', text))
+    assert commands == {"stop", "clock"}
