@@ -25,8 +25,8 @@ def days_from_civil(y, m, d):
     return era * 146097 + doe - 719468 - _DAYS_1970_TO_2000
 
 
-def civil_from_days(z):
-    """(year, month, day) of a day number since 2000-01-01."""
+def _civil(z, out):
+    """Write year, month, day of day number z (since 2000-01-01) into out[0..2]; no allocation."""
     z += 719468 + _DAYS_1970_TO_2000
     era = z // 146097
     doe = z - era * 146097
@@ -38,7 +38,16 @@ def civil_from_days(z):
     y = yoe + era * 400
     if m <= 2:
         y += 1
-    return y, m, d
+    out[0] = y
+    out[1] = m
+    out[2] = d
+
+
+def civil_from_days(z):
+    """(year, month, day) of a day number since 2000-01-01."""
+    out = [0, 0, 0]
+    _civil(z, out)
+    return out[0], out[1], out[2]
 
 
 def weekday(days):
@@ -92,10 +101,7 @@ def civil_into(t, out):
     """Break seconds (UTC or already-local) into out[0..6] = Y, M, D, h, m, s, weekday."""
     days = t // 86400
     rem = t - days * 86400
-    y, m, d = civil_from_days(days)
-    out[0] = y
-    out[1] = m
-    out[2] = d
+    _civil(days, out)
     out[3] = rem // 3600
     out[4] = (rem // 60) % 60
     out[5] = rem % 60
