@@ -221,9 +221,10 @@ class HdlcServer:
         self.frames_ok += 1
         client = src >> 1
         cmd = ctrl & ~_PF & 0xFF
-        if cmd == _SNRM:
-            self._srv[0:alen] = rx[a : a + alen]
+        if cmd == _SNRM or not self.connected:
+            self._srv[0:alen] = rx[a : a + alen]  # answer in the address form we were called
             self._srvn = alen
+        if cmd == _SNRM:
             self._snrm(client, info, ninfo)
             return
         if not self.connected or client != self.client:

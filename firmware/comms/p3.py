@@ -40,6 +40,7 @@ class P3Port:
         self._last_byte = now
         self._last_frame = now
         self.errors = 0  # internal errors caught (each costs one request, never the task)
+        self.bytes_in = 0
         self.running = False
 
     def poll(self):
@@ -48,6 +49,7 @@ class P3Port:
         hdlc = self.hdlc
         n = self.uart.readinto(self._buf)
         if n:
+            self.bytes_in += n
             self._last_byte = now
             seen = hdlc.frames_ok
             try:

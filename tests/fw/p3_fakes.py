@@ -29,6 +29,11 @@ class FakeProfile:
         self._n = len(rows) // 6
         self._bad = bad
 
+    def drop_oldest(self):
+        """What a full ring does at a capture: every index moves down by one."""
+        self._rows = self._rows[6:]
+        self._n -= 1
+
     def entries_in_use(self):
         return self._n
 
@@ -114,3 +119,69 @@ def load_keys(path):
         "ak": h(m["ak"]),
         "client_system_title": h(m["client_system_title"]),
     }
+
+
+class PowerCut(Exception):
+    pass
+
+
+class RamFlash:
+    """LittleFS block device in RAM; `steps_left` cuts the power after that many program or
+    erase steps, leaving the interrupted one half written."""
+
+    def __init__(self, blocks=64, size=256):
+        self.size = size
+        self.blocks = blocks
+        self.data = bytearray(b"\xff" * (blocks * size))
+        self.steps_left = -1
+
+    def _step(self, start, buf):
+        if self.steps_left == 0:
+            half = len(buf) // 2
+            self.data[start : start + half] = buf[:half]
+            raise PowerCut()
+        if self.steps_left > 0:
+            self.steps_left -= 1
+        self.data[start : start + len(buf)] = buf
+
+    def readblocks(self, n, buf, off=0):
+        start = n * self.size + off
+        buf[:] = self.data[start : start + len(buf)]
+
+    def writeblocks(self, n, buf, off=0):
+        self._step(n * self.size + off, buf)
+
+    def ioctl(self, op, arg):
+        if op == 4:
+            return self.blocks
+        if op == 5:
+            return self.size
+        if op == 6:
+            self._step(arg * self.size, b"\xff" * self.size)
+        return 0
+
+
+def mount_ram(flash, point, fresh=False):
+    import vfs
+
+    try:
+        vfs.umount(point)
+    except OSError:
+        pass
+    if fresh:
+        vfs.VfsLfs2.mkfs(flash)
+    vfs.mount(vfs.VfsLfs2(flash), point)
+    return point
+
+
+def build_server(storage, rows=96, start="2024-03-12T10:07:00Z", keys=None, capacity=960):
+    """A DlmsServer on fakes: (server, profile, clock)."""
+    from comms.dlms_server import DlmsServer
+
+    clock = FakeClock(tz.parse_iso(start))
+    last = (clock.utc() // 900) * 900
+    data = day_rows(last, rows) if rows else array("i")
+    profile = FakeProfile(data, capacity)
+    readings = make_readings(clock, data)
+    identity = {"equipment_id": "MKS0000000000001", "logical_device_name": "MKS-NG0000000001"}
+    return DlmsServer(clock, readings, profile, identity, keys, storage), profile, clock

@@ -45,8 +45,8 @@ async def control(server, port):
                 gc.collect()
                 print("mem", gc.mem_alloc())
             elif line == "stats":
-                print("stats refused=%d errors=%d bad_frames=%d" % (
-                    server.refused, port.errors, port.hdlc.frames_bad))
+                print("stats refused=%d errors=%d bad_frames=%d bytes_in=%d" % (
+                    server.refused, port.errors, port.hdlc.frames_bad, port.bytes_in))
             elif line == "quit" or line == "":
                 return
         await asyncio.sleep_ms(20)

@@ -139,6 +139,8 @@ class Association:
         ic = int.from_bytes(apdu[p + 1 : p + 5], "big")
         plain = decrypt(k, k.system_title, ic, apdu[p + 5 : p + n])
         self.counters.server(ic)
+        if plain[:1] == b"\xd8" and len(plain) >= 3:
+            raise ExceptionResponse(plain[1], plain[2])
         return plain
 
     def _call(self, apdu):
