@@ -1,5 +1,6 @@
 """Test support for the P3 (DLMS/COSEM) channel: a firmware server on a paced line, and the
 gurux-dlms client driven over pyserial (any pty path or socket:// URL)."""
+
 import json
 import os
 import select
@@ -8,12 +9,10 @@ import time
 from datetime import datetime, timedelta, timezone
 
 import serial
-from conftest import FW_TESTS, run_micropython  # noqa: F401  (run_micropython re-exported)
-from conftest import FIRMWARE, micropython_exe
+from conftest import FIRMWARE, FW_TESTS, micropython_exe, run_micropython  # noqa: F401
 from gurux_dlms import GXByteBuffer, GXDLMSClient, GXReplyData
 from gurux_dlms.enums import Authentication, InterfaceType, Security
 from gurux_dlms.secure import GXDLMSSecureClient
-
 from meterkast.endpoints import TcpEndpoint, open_endpoint
 from meterkast.line import Line
 
@@ -42,14 +41,35 @@ class P3Harness:
     baudrate=None gives no line: the test talks to the pty master itself (`raw_write`).
     """
 
-    def __init__(self, tmp_path, keys=True, rows=96, start=START, baudrate=115200,
-                 endpoint="pty", bad=(), capacity=960, inactivity=120, storage=None):
+    def __init__(
+        self,
+        tmp_path,
+        keys=True,
+        rows=96,
+        start=START,
+        baudrate=115200,
+        endpoint="pty",
+        bad=(),
+        capacity=960,
+        inactivity=120,
+        storage=None,
+    ):
         self.tmp = tmp_path
         self.storage = storage or str(tmp_path / "storage")
         os.makedirs(self.storage, exist_ok=True)
         self.keys = write_keys(str(tmp_path / "keys.json")) if keys is True else keys
-        self.args = ["--storage", self.storage, "--rows", str(rows), "--start", start,
-                     "--capacity", str(capacity), "--inactivity", str(inactivity)]
+        self.args = [
+            "--storage",
+            self.storage,
+            "--rows",
+            str(rows),
+            "--start",
+            start,
+            "--capacity",
+            str(capacity),
+            "--inactivity",
+            str(inactivity),
+        ]
         if self.keys:
             self.args += ["--keys", self.keys]
         if bad:
@@ -68,8 +88,13 @@ class P3Harness:
         env = dict(os.environ)
         env["MICROPYPATH"] = "%s:%s:.frozen" % (FIRMWARE, FW_TESTS)
         cmd = [micropython_exe(), str(FW_TESTS / "p3_harness.py"), "--tty", os.ttyname(self.slave)]
-        self.proc = subprocess.Popen(cmd + self.args, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                     stderr=subprocess.PIPE, env=env)
+        self.proc = subprocess.Popen(
+            cmd + self.args,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            env=env,
+        )
         line = self.proc.stdout.readline()
         if line.strip() != b"ready":
             raise RuntimeError("harness did not start: %r %r" % (line, self.proc.stderr.read()))
@@ -111,7 +136,9 @@ class P3Harness:
         out = bytearray()
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            r, _, _ = select.select([self.master], [], [], until_idle if out else deadline - time.monotonic())
+            r, _, _ = select.select(
+                [self.master], [], [], until_idle if out else deadline - time.monotonic()
+            )
             if not r:
                 if out:
                     break
@@ -251,8 +278,16 @@ def expected_rows(start=START, count=96, bad=()):
         if i in bad:
             continue
         t, st, a, b, c, d = map(int, line.split(","))
-        rows.append({"t": t, "status": st, "import_t1_wh": a, "import_t2_wh": b,
-                     "export_t1_wh": c, "export_t2_wh": d})
+        rows.append(
+            {
+                "t": t,
+                "status": st,
+                "import_t1_wh": a,
+                "import_t2_wh": b,
+                "export_t1_wh": c,
+                "export_t2_wh": d,
+            }
+        )
     return rows
 
 

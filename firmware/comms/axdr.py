@@ -5,7 +5,6 @@
 # response is built in place in a preallocated buffer. The Reader walks a request without
 # slicing it. Tags are the DLMS Data CHOICE numbers (Blue Book, Data ::= CHOICE).
 from micropython import const
-
 from util import tz
 
 NULL = const(0x00)

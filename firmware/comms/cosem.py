@@ -16,10 +16,10 @@
 #   0.0.43.1.0.255  the meter's own counter for the management key (as comms.counter peeks it)
 #   0.0.43.1.1.255  the last counter the meter accepted from the management client; the client
 #                   must use a higher one next (0 before the first)
+from contract import reading as rd
 from micropython import const
 
 from comms import axdr
-from contract import reading as rd
 
 CLASS_DATA = const(1)
 CLASS_REGISTER = const(3)
@@ -86,7 +86,6 @@ PROFILE_COLUMNS = (0, 6, 7, 8, 9, 10)
 CAPTURE_PERIOD = const(900)
 
 
-
 def _attribute_count(class_id):
     """Highest attribute id a class defines (ids above it are undefined)."""
     if class_id == CLASS_DATA:
@@ -99,6 +98,7 @@ def _attribute_count(class_id):
         return 9
     return 11  # association LN, version 1
 
+
 _CTX_LN = b"\x60\x85\x74\x05\x08\x01"  # application context name prefix (..01 / ..03)
 _MECH = b"\x60\x85\x74\x05\x08\x02"  # mechanism name prefix (..00 none, ..05 HLS-GMAC)
 _DST_BEGIN = b"\xff\xff\x03\xfe\x07\x02\x00\x00\x00\x80\x00\xff"  # last Sunday of March, 02:00
@@ -110,8 +110,14 @@ def find(class_id, buf, o):
     exists with another class."""
     for i in range(len(OBJECTS)):
         ln = OBJECTS[i][0]
-        if (buf[o] == ln[0] and buf[o + 1] == ln[1] and buf[o + 2] == ln[2]
-                and buf[o + 3] == ln[3] and buf[o + 4] == ln[4] and buf[o + 5] == ln[5]):
+        if (
+            buf[o] == ln[0]
+            and buf[o + 1] == ln[1]
+            and buf[o + 2] == ln[2]
+            and buf[o + 3] == ln[3]
+            and buf[o + 4] == ln[4]
+            and buf[o + 5] == ln[5]
+        ):
             return i if OBJECTS[i][1] == class_id else -2 - i
     return -1
 
@@ -193,7 +199,10 @@ class ObjectModel:
 
     def clock_status(self, t):
         s = axdr.CLOCK_STATUS_DST if self.dt.local_time.is_summer(t) else 0
-        if self.readings.copy_latest(self.reading) and self.reading[rd.STATUS] & rd.STATUS_CLOCK_INVALID:
+        if (
+            self.readings.copy_latest(self.reading)
+            and self.reading[rd.STATUS] & rd.STATUS_CLOCK_INVALID
+        ):
             s |= 0x01
         return s
 

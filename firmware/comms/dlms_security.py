@@ -7,11 +7,9 @@
 # Counters, both directions, both persistent:
 #   ours:    comms.counter.InvocationCounter at <storage>/ic_mgmt, one value per protected APDU
 #            (AARE, every response, and the f(CtoS) of HLS pass 4, which gets its own value);
-#   theirs:  the last value accepted from each client system title, at <storage>/ic_rx_<title>,
-#            rewritten (write then rename, atomic on LittleFS and POSIX) before the request it
-#            came with is acted on. A counter at or below it is a replay and is refused.
-import os
-
+#   theirs:  the last value accepted from each client system title, at <storage>/ic_rx_<title>
+#            (two slot files, see ReceivedCounter), written before the request it came with is
+#            acted on. A counter at or below it is a replay and is refused.
 from micropython import const
 
 from comms.counter import InvocationCounter
@@ -23,38 +21,63 @@ TAG_LEN = const(12)
 DECIPHER_FAILED = const(-1)
 REPLAYED = const(-2)
 
+
 class ReceivedCounter:
-    """The last invocation counter accepted from one sender, on flash."""
+    """The last invocation counter accepted from one sender, on flash, in two slot files.
+
+    Each accepted counter is written over the older slot (kept open, rewritten in place and
+    flushed: no allocation, no directory update per APDU). A record is value, sequence number
+    and a check word; a power cut can only tear the slot being written, and the other one
+    still holds the previous value. At start the valid slot with the higher sequence wins.
+    No slot files at all means a new key: nothing accepted yet. Slot files that are all
+    damaged mean the history is lost: every counter is refused (the safe side of a replay
+    check) until the key is replaced.
+    """
 
     def __init__(self, path):
-        self._path = path
-        self._tmp = path + ".new"
-        self._buf = bytearray(8)
+        self._buf = bytearray(12)
         self.last = -1  # nothing accepted yet: any counter, 0 included, is new
-        try:
-            with open(path, "rb") as f:
-                n = f.readinto(self._buf)
-            b = self._buf
-            v = (b[0] << 24) | (b[1] << 16) | (b[2] << 8) | b[3]
-            w = (b[4] << 24) | (b[5] << 16) | (b[6] << 8) | b[7]
-            if n == 8 and v ^ w == 0xFFFFFFFF:
-                self.last = v
-            else:
-                # a torn or damaged record cannot tell which counters were used: refuse every
-                # counter until the key is replaced (the safe side of a replay check)
-                self.last = 0xFFFFFFFF
-        except OSError:
-            pass
+        self._seq = 0
+        self._files = []
+        found = False
+        for name in (path + ".a", path + ".b"):
+            try:
+                f = open(name, "r+b")
+                found = True
+                if f.readinto(self._buf) == 12:
+                    v, seq = self._decode()
+                    if v >= 0 and seq >= self._seq:
+                        self._seq = seq
+                        self.last = v
+            except OSError:
+                f = open(name, "w+b")
+            self._files.append(f)
+        if found and self._seq == 0:
+            self.last = 0xFFFFFFFF
+
+    def _decode(self):
+        b = self._buf
+        v = (b[0] << 24) | (b[1] << 16) | (b[2] << 8) | b[3]
+        seq = (b[4] << 24) | (b[5] << 16) | (b[6] << 8) | b[7]
+        chk = (b[8] << 24) | (b[9] << 16) | (b[10] << 8) | b[11]
+        if seq == 0 or chk != v ^ seq ^ 0xA5A5A5A5:
+            return -1, 0
+        return v, seq
 
     def accept(self, ic):
+        seq = self._seq + 1
+        chk = ic ^ seq ^ 0xA5A5A5A5
         b = self._buf
-        w = ic ^ 0xFFFFFFFF
         for i in range(4):
-            b[i] = (ic >> (24 - 8 * i)) & 0xFF
-            b[4 + i] = (w >> (24 - 8 * i)) & 0xFF
-        with open(self._tmp, "wb") as f:
-            f.write(b)
-        os.rename(self._tmp, self._path)
+            shift = 24 - 8 * i
+            b[i] = (ic >> shift) & 0xFF
+            b[4 + i] = (seq >> shift) & 0xFF
+            b[8 + i] = (chk >> shift) & 0xFF
+        f = self._files[seq & 1]
+        f.seek(0)
+        f.write(b)
+        f.flush()
+        self._seq = seq
         self.last = ic
 
 

@@ -12,10 +12,10 @@
 # most a few ms, which keeps a daily read close to the line rate) and every 20 ms otherwise.
 # An incomplete frame followed by 100 ms of silence is garbage and is rescanned past; a link
 # with no valid frame for `inactivity_s` seconds (IEC 62056-46 default: 120) is dropped.
+import asyncio
 import sys
 import time
 
-import asyncio
 from micropython import const
 
 from comms.hdlc import HdlcServer

@@ -18,8 +18,7 @@ from array import array
 
 from micropython import const
 
-from comms import axdr
-from comms import cosem
+from comms import axdr, cosem
 
 _COLUMNS = const(6)
 _ALL_COLUMNS = const(0x3F)
@@ -234,9 +233,15 @@ class ProfileBuffer:
             j = i - back
             if j < 0:
                 break
-            if p.read(j, row) and row[0] == last[0] and row[1] == last[1] and \
-                    row[2] == last[2] and row[3] == last[3] and row[4] == last[4] and \
-                    row[5] == last[5]:
+            if (
+                p.read(j, row)
+                and row[0] == last[0]
+                and row[1] == last[1]
+                and row[2] == last[2]
+                and row[3] == last[3]
+                and row[4] == last[4]
+                and row[5] == last[5]
+            ):
                 if back:
                     self._cursor -= back
                     self._shift += back

@@ -10,6 +10,7 @@ association, the counter is resynchronised once from the meter: a public associa
 Data 0.0.43.1.1.255 (the last counter the meter accepted from us) and the next run starts above
 it. Counters are never reused either way.
 """
+
 import csv
 import json
 import sys
@@ -41,16 +42,27 @@ CSV_FIELDS = ("time", "status", "import_t1_wh", "import_t2_wh", "export_t1_wh", 
 
 
 def add_arguments(p):
-    p.add_argument("url", help="the P3 port: a device path (/dev/pts/N, /dev/ttyUSB0) or any "
-                               "pyserial URL (socket://127.0.0.1:4059)")
+    p.add_argument(
+        "url",
+        help="the P3 port: a device path (/dev/pts/N, /dev/ttyUSB0) or any "
+        "pyserial URL (socket://127.0.0.1:4059)",
+    )
     p.add_argument("--keys", required=True, help="keys file (JSON; the 'management' set is used)")
-    p.add_argument("--from", dest="start", metavar="ISO8601",
-                   help="start of the profile range, inclusive (default: yesterday 00:00 in "
-                        "Europe/Amsterdam). A date alone is that local day; a date-time "
-                        "without a zone is UTC")
-    p.add_argument("--to", dest="end", metavar="ISO8601",
-                   help="end of the range, exclusive (default: today 00:00 Europe/Amsterdam); a "
-                        "date alone includes that whole local day")
+    p.add_argument(
+        "--from",
+        dest="start",
+        metavar="ISO8601",
+        help="start of the profile range, inclusive (default: yesterday 00:00 in "
+        "Europe/Amsterdam). A date alone is that local day; a date-time "
+        "without a zone is UTC",
+    )
+    p.add_argument(
+        "--to",
+        dest="end",
+        metavar="ISO8601",
+        help="end of the range, exclusive (default: today 00:00 Europe/Amsterdam); a "
+        "date alone includes that whole local day",
+    )
     out = p.add_mutually_exclusive_group()
     out.add_argument("--csv", metavar="FILE", help="write the profile rows as CSV ('-' = stdout)")
     out.add_argument("--json", action="store_true", help="print everything as one JSON object")
@@ -100,19 +112,22 @@ class Progress:
     def done(self, rows, blocks, link):
         if self.tty:
             self.stream.write("\n")
-        self.stream.write("read %d profile rows in %.2f s (%d blocks; %d bytes sent, %d received)\n" % (
-            rows, time.monotonic() - self.started, blocks, link.bytes_sent, link.bytes_received))
+        self.stream.write(
+            "read %d profile rows in %.2f s (%d blocks; %d bytes sent, %d received)\n"
+            % (rows, time.monotonic() - self.started, blocks, link.bytes_sent, link.bytes_received)
+        )
 
 
 def _scaled(value, scaler_unit):
     scaler = scaler_unit[0]
     if scaler >= 0:
-        return value * 10 ** scaler
-    return value / 10 ** -scaler
+        return value * 10**scaler
+    return value / 10**-scaler
 
 
-def read_meter(port, keys, counters, start, end, timeout=5.0, progress=None):
-    """Associate, read, release. Returns the result dict (the --json shape)."""
+def read_meter(port, keys, counters, start, end, timeout=5.0, progress=None, stats=None):
+    """Associate, read, release. Returns the result dict (the --json shape); `stats`, a dict,
+    receives the bytes sent and received on the line."""
     link = HdlcClient(port, client_sap=1, timeout=timeout)
     link.connect()
     try:
@@ -122,13 +137,16 @@ def read_meter(port, keys, counters, start, end, timeout=5.0, progress=None):
         a.open()
         try:
             result = read_objects(a, start, end)
-            if progress:
-                progress.done(len(result["profile"]), max(1, a.blocks), link)
-            return result
         finally:
             a.release()
     finally:
         link.disconnect()
+        if stats is not None:
+            stats["bytes_sent"] = link.bytes_sent
+            stats["bytes_received"] = link.bytes_received
+    if progress:
+        progress.done(len(result["profile"]), max(1, a.blocks), link)
+    return result
 
 
 def read_objects(a, start, end):
@@ -237,4 +255,7 @@ def write_result(result, args):
     for name, value in result["registers"].items():
         print("%-12s %s" % (name, value))
     rows = result["profile"]
-    print("profile    %d rows%s" % (len(rows), (" (%s .. %s)" % (rows[0]["time"], rows[-1]["time"])) if rows else ""))
+    print(
+        "profile    %d rows%s"
+        % (len(rows), (" (%s .. %s)" % (rows[0]["time"], rows[-1]["time"])) if rows else "")
+    )

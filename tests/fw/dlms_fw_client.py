@@ -31,7 +31,11 @@ def be32(v):
 
 
 def length(n):
-    return bytes((n,)) if n < 0x80 else (bytes((0x81, n)) if n < 0x100 else bytes((0x82, n >> 8, n & 255)))
+    return (
+        bytes((n,))
+        if n < 0x80
+        else (bytes((0x81, n)) if n < 0x100 else bytes((0x82, n >> 8, n & 255)))
+    )
 
 
 def read_length(b, p):
@@ -88,13 +92,20 @@ class FwClient:
     def aarq(self, ctos=b"0123456789abcdef", title=CLIENT_TITLE, mechanism=5):
         ic = self.ic
         self.ic += 1
-        ui = b"\x01\x00\x00\x00\x06\x5f\x1f\x04\x00\x40\x10\x1d" + bytes((self.max_pdu >> 8, self.max_pdu & 255))
+        ui = b"\x01\x00\x00\x00\x06\x5f\x1f\x04\x00\x40\x10\x1d" + bytes(
+            (self.max_pdu >> 8, self.max_pdu & 255)
+        )
         ct = self.gcm.encrypt(self._iv(CLIENT_TITLE, ic), self.aad, ui)
         glo = b"\x21" + length(5 + len(ct)) + b"\x30" + be32(ic) + ct
-        return ber(0x60, ber(0xA1, b"\x06\x07\x60\x85\x74\x05\x08\x01\x03")
-                   + ber(0xA6, ber(0x04, title)) + b"\x8a\x02\x07\x80"
-                   + ber(0x8B, b"\x60\x85\x74\x05\x08\x02" + bytes((mechanism,)))
-                   + ber(0xAC, ber(0x80, ctos)) + ber(0xBE, ber(0x04, glo)))
+        return ber(
+            0x60,
+            ber(0xA1, b"\x06\x07\x60\x85\x74\x05\x08\x01\x03")
+            + ber(0xA6, ber(0x04, title))
+            + b"\x8a\x02\x07\x80"
+            + ber(0x8B, b"\x60\x85\x74\x05\x08\x02" + bytes((mechanism,)))
+            + ber(0xAC, ber(0x80, ctos))
+            + ber(0xBE, ber(0x04, glo)),
+        )
 
     def associate(self):
         self.server.link_up(1)
@@ -143,8 +154,16 @@ class FwClient:
 
 
 def entry_params(first, last, col_first=1, col_last=0):
-    return (b"\x02\x04\x06" + be32(first) + b"\x06" + be32(last) + b"\x12"
-            + bytes((col_first >> 8, col_first & 255)) + b"\x12" + bytes((col_last >> 8, col_last & 255)))
+    return (
+        b"\x02\x04\x06"
+        + be32(first)
+        + b"\x06"
+        + be32(last)
+        + b"\x12"
+        + bytes((col_first >> 8, col_first & 255))
+        + b"\x12"
+        + bytes((col_last >> 8, col_last & 255))
+    )
 
 
 def fail(msg):

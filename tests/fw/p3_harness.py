@@ -10,11 +10,10 @@
 # newest at the last quarter hour before --start; rows listed in --bad fail their checksum.
 # Commands on stdin, one per line: "mem" prints "mem <bytes allocated after gc.collect()>",
 # "stats" prints the server's counters, "quit" stops.
-import gc
-import sys
-
 import asyncio
+import gc
 import select
+import sys
 from array import array
 
 from comms.dlms_server import DlmsServer
@@ -25,8 +24,16 @@ from util import tz
 
 
 def parse_args(argv):
-    opts = {"start": "2024-03-12T10:07:00Z", "rows": "96", "capacity": "960", "bad": "",
-            "keys": None, "storage": None, "tty": None, "inactivity": "120"}
+    opts = {
+        "start": "2024-03-12T10:07:00Z",
+        "rows": "96",
+        "capacity": "960",
+        "bad": "",
+        "keys": None,
+        "storage": None,
+        "tty": None,
+        "inactivity": "120",
+    }
     i = 0
     while i < len(argv):
         k = argv[i][2:]
@@ -45,8 +52,10 @@ async def control(server, port):
                 gc.collect()
                 print("mem", gc.mem_alloc())
             elif line == "stats":
-                print("stats refused=%d errors=%d bad_frames=%d bytes_in=%d" % (
-                    server.refused, port.errors, port.hdlc.frames_bad, port.bytes_in))
+                print(
+                    "stats refused=%d errors=%d bad_frames=%d bytes_in=%d"
+                    % (server.refused, port.errors, port.hdlc.frames_bad, port.bytes_in)
+                )
             elif line == "quit" or line == "":
                 return
         await asyncio.sleep_ms(20)

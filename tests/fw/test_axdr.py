@@ -11,8 +11,14 @@ def check(cond, msg):
 
 
 b = bytearray(32)
-for n, want in ((0, b"\x00"), (0x7F, b"\x7f"), (0x80, b"\x81\x80"), (0xFF, b"\x81\xff"),
-                (0x100, b"\x82\x01\x00"), (3652, b"\x82\x0e\x44")):
+for n, want in (
+    (0, b"\x00"),
+    (0x7F, b"\x7f"),
+    (0x80, b"\x81\x80"),
+    (0xFF, b"\x81\xff"),
+    (0x100, b"\x82\x01\x00"),
+    (3652, b"\x82\x0e\x44"),
+):
     end = axdr.put_len(b, 0, n)
     check(bytes(b[:end]) == want and axdr.len_size(n) == end, "length %d" % n)
     check(axdr.Reader().reset(b, 0, end).length() == n, "read back %d" % n)
@@ -48,8 +54,11 @@ for iso, want in (
 t = tz.parse_iso("2024-10-27T00:30:00Z")
 codec.put(b, 0, t, tagged=False)
 check(codec.local_seconds(b, 0) == t + 7200, "local seconds ignore deviation and status")
-check(codec.local_seconds(b"\x07\xe8\x03\x0c\xff\x0b\x07\xff\xff\x80\x00\xff", 0)
-      == tz.to_seconds(2024, 3, 12, 11, 7, 0), "wildcard seconds")
+check(
+    codec.local_seconds(b"\x07\xe8\x03\x0c\xff\x0b\x07\xff\xff\x80\x00\xff", 0)
+    == tz.to_seconds(2024, 3, 12, 11, 7, 0),
+    "wildcard seconds",
+)
 try:
     codec.local_seconds(b"\xff\xff\x03\x0c\xff\x0b\x07\x00\x00\x80\x00\xff", 0)
     fail("wildcard year accepted in a range bound")

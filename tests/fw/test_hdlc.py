@@ -77,7 +77,12 @@ class Line:
 
 def frame(ctrl, info=b"", seg=False, dest=SERVER, src=CLIENT):
     length = 2 + len(dest) + len(src) + 1 + (len(info) + 2 if info else 0) + 2
-    head = bytearray((0xA0 | (0x08 if seg else 0) | (length >> 8), length & 0xFF)) + dest + src + bytes((ctrl,))
+    head = (
+        bytearray((0xA0 | (0x08 if seg else 0) | (length >> 8), length & 0xFF))
+        + dest
+        + src
+        + bytes((ctrl,))
+    )
     if info:
         c = crc16(head, 0, len(head))
         head += bytes((c & 0xFF, c >> 8)) + info
@@ -110,7 +115,9 @@ h, up, line = new()
 feed(h, bytes.fromhex("7ea0070321930f017e"))
 (f,) = line.frames()
 check(f[3] == 0x73 and f[1] == CLIENT and f[2] == SERVER, "UA addressed back")
-check(f[4] == bytes.fromhex("818012050180060180070400000001080400000001"), "UA parameters %s" % f[4])
+check(
+    f[4] == bytes.fromhex("818012050180060180070400000001080400000001"), "UA parameters %s" % f[4]
+)
 check(up.ups == [16] and h.connected, "link up")
 
 # the two-byte server address form is echoed
@@ -125,7 +132,10 @@ h, up, line = new()
 feed(h, frame(0x93, b"\x81\x80\x0e\x05\x01\x40\x06\x02\x01\x2c\x07\x04\x00\x00\x00\x07"))
 (f,) = line.frames()
 check((h.tx_info, h.rx_info) == (300, 64), "negotiated %d/%d" % (h.tx_info, h.rx_info))
-check(b"\x05\x02\x01\x2c\x06\x01\x40" in f[4] and f[4].endswith(b"\x08\x04\x00\x00\x00\x01"), "UA states 300/64, window 1")
+check(
+    b"\x05\x02\x01\x2c\x06\x01\x40" in f[4] and f[4].endswith(b"\x08\x04\x00\x00\x00\x01"),
+    "UA states 300/64, window 1",
+)
 
 # byte-by-byte arrival, garbage in front, an I-frame whose information holds 0x7E
 h, up, line = new()
@@ -137,7 +147,10 @@ for b in data:
     feed(h, bytes((b,)))
 (f,) = line.frames()
 check(up.requests == [b"R\x00\x10\x7e\x7e"], "request reassembled across single bytes")
-check(f[3] == i_ctrl(0, 1) and f[4][:3] == b"\xe6\xe7\x00" and len(f[4]) == 3 + 16, "response I-frame")
+check(
+    f[3] == i_ctrl(0, 1) and f[4][:3] == b"\xe6\xe7\x00" and len(f[4]) == 3 + 16,
+    "response I-frame",
+)
 
 # a frame whose FCS contains 0x7E (found by varying the payload) is framed by its length
 h, up, line = new()
@@ -167,12 +180,14 @@ for seg in range(20):
         break
     nr = (seg + 1) & 7
     feed(h, frame(0x11 | (nr << 5)))  # RR
-check(seg == 7 and got[:3] == b"\xe6\xe7\x00" and len(got) == 1003, "8 segments, %d bytes" % len(got))
+check(
+    seg == 7 and got[:3] == b"\xe6\xe7\x00" and len(got) == 1003, "8 segments, %d bytes" % len(got)
+)
 check(got[3:] == bytes((i * 7 + 0x7E) & 0xFF for i in range(1000)), "segments reassemble")
 # the client lost the last segment and polls: it comes again
 feed(h, frame(0x11 | (nr << 5)))
 (f,) = line.frames()
-check(f[4] == got[-len(f[4]):], "last segment repeated on an RR that does not acknowledge it")
+check(f[4] == got[-len(f[4]) :], "last segment repeated on an RR that does not acknowledge it")
 
 # segmented request from the client: RR after each segment, one request at the end
 h, up, line = new()
@@ -214,7 +229,10 @@ feed(h, frame(0x93, dest=b"\x05"))  # logical device 2
 check(line.frames() == [], "another logical device's frame ignored")
 feed(h, frame(0x53))
 (f,) = line.frames()
-check(f[3] == 0x73 and f[4][:2] == b"\x81\x80" and up.downs == 1 and not h.connected, "UA (with parameters) to DISC")
+check(
+    f[3] == 0x73 and f[4][:2] == b"\x81\x80" and up.downs == 1 and not h.connected,
+    "UA (with parameters) to DISC",
+)
 
 # a length beyond any frame we accept is dropped at once; a plausible bogus length hides a
 # frame until the line goes quiet

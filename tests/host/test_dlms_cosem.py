@@ -1,6 +1,7 @@
 """dlms-cosem 21.3.2 (the strict, MIT-licensed oracle) reads the firmware's P3 server over a pty:
 HLS-GMAC, general-glo-ciphering only, HCS/FCS and BER checked, server invocation counter
 required to rise; clock, registers with scaler_unit and a full day of the profile by range."""
+
 import itertools
 import logging
 from datetime import datetime, timedelta, timezone
@@ -31,11 +32,18 @@ def meter(tmp_path_factory):
 
 def client(meter):
     return DlmsClient.with_serial_hdlc_transport(
-        serial_port=meter.url, client_logical_address=1, server_logical_address=1,
-        server_physical_address=None, baud_rate=115200,
+        serial_port=meter.url,
+        client_logical_address=1,
+        server_logical_address=1,
+        server_physical_address=None,
+        baud_rate=115200,
         authentication_method=enumerations.AuthenticationMechanism.HLS_GMAC,
-        encryption_key=EK, authentication_key=AK, client_system_title=CLIENT_TITLE,
-        client_initial_invocation_counter=next(_ic), timeout=5)
+        encryption_key=EK,
+        authentication_key=AK,
+        client_system_title=CLIENT_TITLE,
+        client_initial_invocation_counter=next(_ic),
+        timeout=5,
+    )
 
 
 def register(obis, attr):
@@ -48,8 +56,14 @@ def test_clock_and_registers(meter):
         assert t.utcoffset() == timedelta(hours=1)  # deviation -60: CET, read as UTC+1
         assert not status.daylight_saving_active
         assert abs(t - datetime(2024, 10, 27, 23, 0, tzinfo=timezone.utc)) < timedelta(seconds=30)
-        for obis, unit in (((1, 0, 1, 8, 1), 30), ((1, 0, 1, 8, 2), 30), ((1, 0, 2, 8, 1), 30),
-                           ((1, 0, 2, 8, 2), 30), ((1, 0, 1, 7, 0), 27), ((1, 0, 2, 7, 0), 27)):
+        for obis, unit in (
+            ((1, 0, 1, 8, 1), 30),
+            ((1, 0, 1, 8, 2), 30),
+            ((1, 0, 2, 8, 1), 30),
+            ((1, 0, 2, 8, 2), 30),
+            ((1, 0, 1, 7, 0), 27),
+            ((1, 0, 2, 7, 0), 27),
+        ):
             assert utils.parse_as_dlms_data(c.get(register(obis, 3))) == [0, unit]
             assert utils.parse_as_dlms_data(c.get(register(obis, 2))) >= 0
 
@@ -69,5 +83,10 @@ def test_profile_dst_end_day_by_range(meter):
         t, status = dlms_time.datetime_from_bytes(g[0])
         assert t == epoch + timedelta(seconds=w["t"])
         assert status.daylight_saving_active == (t.utcoffset() == timedelta(hours=2))
-        assert g[1:] == [w["status"], w["import_t1_wh"], w["import_t2_wh"], w["export_t1_wh"],
-                         w["export_t2_wh"]]
+        assert g[1:] == [
+            w["status"],
+            w["import_t1_wh"],
+            w["import_t2_wh"],
+            w["export_t1_wh"],
+            w["export_t2_wh"],
+        ]

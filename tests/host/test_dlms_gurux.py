@@ -1,6 +1,7 @@
 """The gurux-dlms client (an independent, lenient head-end stack) reads the firmware's P3 server:
 HLS-GMAC with SC 0x30, clock, every register with its scaler_unit, the profile by range and by
 entry (GET-with-datablock and HDLC segmentation), over a pty and over TCP."""
+
 import itertools
 from datetime import datetime, timedelta, timezone
 
@@ -20,8 +21,12 @@ START = "2024-03-11T23:00:00Z"  # profile: 192 rows, the newest at 00:00 local o
 ROWS = 192
 DAY_FIRST = 95  # index of 2024-03-11 00:00 CET (23:00 UTC on the 10th)
 REGISTERS = {
-    "1.0.1.8.1.255": 30, "1.0.1.8.2.255": 30, "1.0.2.8.1.255": 30, "1.0.2.8.2.255": 30,
-    "1.0.1.7.0.255": 27, "1.0.2.7.0.255": 27,
+    "1.0.1.8.1.255": 30,
+    "1.0.1.8.2.255": 30,
+    "1.0.2.8.1.255": 30,
+    "1.0.2.8.2.255": 30,
+    "1.0.1.7.0.255": 27,
+    "1.0.2.7.0.255": 27,
 }
 _ic = itertools.count(1, 1000)  # each session starts above every counter used before
 
@@ -46,8 +51,13 @@ def check_rows(got, want):
     assert len(got) == len(want)
     for g, w in zip(got, want):
         assert utc(g[0]) == datetime(2000, 1, 1, tzinfo=timezone.utc) + timedelta(seconds=w["t"])
-        assert [g[1], g[2], g[3], g[4], g[5]] == [w["status"], w["import_t1_wh"], w["import_t2_wh"],
-                                                  w["export_t1_wh"], w["export_t2_wh"]]
+        assert [g[1], g[2], g[3], g[4], g[5]] == [
+            w["status"],
+            w["import_t1_wh"],
+            w["import_t2_wh"],
+            w["export_t1_wh"],
+            w["export_t2_wh"],
+        ]
 
 
 def management(meter, **kw):
@@ -64,7 +74,9 @@ def test_clock_and_registers(meter):
         # 23:00 UTC on 11 March is 00:00 CET on the 12th: deviation -60, no DST bit
         t = clock.time.value
         assert t.utcoffset() == timedelta(hours=1)
-        assert abs(t.astimezone(timezone.utc) - datetime(2024, 3, 11, 23, 0, tzinfo=timezone.utc)) < timedelta(seconds=30)
+        assert abs(
+            t.astimezone(timezone.utc) - datetime(2024, 3, 11, 23, 0, tzinfo=timezone.utc)
+        ) < timedelta(seconds=30)
         assert s.read(clock, 3) == -60
         for ln, unit in REGISTERS.items():
             reg = GXDLMSRegister(ln)

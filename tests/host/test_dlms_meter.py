@@ -1,6 +1,7 @@
 """The whole emulated meter (`meterkast run --p3 ...`): metrology writes the quarter-hour profile
 to flash, the P3 port serves it; `meterkast read` and gurux read it ciphered, over a pty and over
 TCP, and what they read equals what `meterkast dump` finds on the flash afterwards."""
+
 import itertools
 import json
 import socket
@@ -10,7 +11,6 @@ from datetime import timezone
 import pytest
 from dlms_support import GuruxSession, gurux_management, write_keys
 from gurux_dlms.objects import GXDLMSProfileGeneric, GXDLMSRegister
-
 from meterkast import cli
 from meterkast.emulator import Emulator
 from meterkast.flashimage import dump
@@ -27,8 +27,19 @@ def free_port():
 
 
 def read_json(url, keys, capsys):
-    rc = cli.main(["read", url, "--keys", keys, "--from", "2024-03-11T22:00:00Z",
-                   "--to", "2024-03-14T00:00:00Z", "--json"])
+    rc = cli.main(
+        [
+            "read",
+            url,
+            "--keys",
+            keys,
+            "--from",
+            "2024-03-11T22:00:00Z",
+            "--to",
+            "2024-03-14T00:00:00Z",
+            "--json",
+        ]
+    )
     out = capsys.readouterr()
     assert rc == 0, out.err
     return json.loads(out.out)
@@ -51,7 +62,7 @@ def test_meter_serves_its_flash_profile(tmp_path, capsys, spec):
         assert len(doc["profile"]) >= 6, doc
         assert doc["registers"]["import_t1_wh"] >= doc["profile"][0]["import_t1_wh"]
         # an independent client on the same port, right after
-        s = GuruxSession(url, gurux_management(next(_ic) + 10 ** 6))
+        s = GuruxSession(url, gurux_management(next(_ic) + 10**6))
         s.open()
         try:
             reg = GXDLMSRegister("1.0.1.8.1.255")
@@ -61,8 +72,10 @@ def test_meter_serves_its_flash_profile(tmp_path, capsys, spec):
             s.read(pg, 3)
             reply = s.request(s.client.readRowsByEntry(pg, 1, 4))
             s.client.updateValue(pg, 2, reply.value)
-            first = [(r[0].value.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"), r[2])
-                     for r in pg.buffer]
+            first = [
+                (r[0].value.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"), r[2])
+                for r in pg.buffer
+            ]
         finally:
             s.release()
             s.close()

@@ -1,12 +1,12 @@
 """`meterkast read`: the head-end returns the day the meter holds, value for value; its client
 invocation counter never repeats (state file, resynchronisation from the meter)."""
+
 import csv
 import json
 from datetime import date, datetime, timezone
 
 import pytest
 from dlms_support import P3Harness, expected_rows
-
 from meterkast import cli
 from meterkast.cmd_read import default_range, parse_time
 from meterkast.dlms import localtime
@@ -33,8 +33,19 @@ def iso(t):
 
 
 def read(meter, capsys, *extra):
-    rc = cli.main(["read", meter.url, "--keys", meter.keys, "--from", "2024-03-11",
-                   "--to", "2024-03-11", *extra])
+    rc = cli.main(
+        [
+            "read",
+            meter.url,
+            "--keys",
+            meter.keys,
+            "--from",
+            "2024-03-11",
+            "--to",
+            "2024-03-11",
+            *extra,
+        ]
+    )
     out = capsys.readouterr()
     assert rc == 0, out.err
     return out
@@ -43,9 +54,17 @@ def read(meter, capsys, *extra):
 def test_day_as_json_equals_the_profile(meter, rows, capsys):
     out = read(meter, capsys, "--json")
     doc = json.loads(out.out)
-    want = [{"time": iso(r["t"]), "status": r["status"], "import_t1_wh": r["import_t1_wh"],
-             "import_t2_wh": r["import_t2_wh"], "export_t1_wh": r["export_t1_wh"],
-             "export_t2_wh": r["export_t2_wh"]} for r in rows[DAY]]
+    want = [
+        {
+            "time": iso(r["t"]),
+            "status": r["status"],
+            "import_t1_wh": r["import_t1_wh"],
+            "import_t2_wh": r["import_t2_wh"],
+            "export_t1_wh": r["export_t1_wh"],
+            "export_t2_wh": r["export_t2_wh"],
+        }
+        for r in rows[DAY]
+    ]
     assert doc["profile"] == want
     assert len(doc["profile"]) == 96
     last = rows[-1]
@@ -91,13 +110,17 @@ def test_invocation_counter_state_and_resync(meter, capsys):
 def test_ranges():
     # "yesterday" is a local calendar day: 24 h normally, 23 h / 25 h on DST change days
     start, end = default_range(datetime(2024, 3, 12, 9, 0, tzinfo=timezone.utc))
-    assert (start, end) == (datetime(2024, 3, 10, 23, 0, tzinfo=timezone.utc),
-                            datetime(2024, 3, 11, 23, 0, tzinfo=timezone.utc))
+    assert (start, end) == (
+        datetime(2024, 3, 10, 23, 0, tzinfo=timezone.utc),
+        datetime(2024, 3, 11, 23, 0, tzinfo=timezone.utc),
+    )
     start, end = localtime.day_bounds(date(2024, 10, 27))
     assert (end - start).total_seconds() == 25 * 3600
     start, end = localtime.day_bounds(date(2024, 3, 31))
     assert (end - start).total_seconds() == 23 * 3600
-    assert parse_time("2024-03-11T10:00:00+01:00") == datetime(2024, 3, 11, 9, 0, tzinfo=timezone.utc)
+    assert parse_time("2024-03-11T10:00:00+01:00") == datetime(
+        2024, 3, 11, 9, 0, tzinfo=timezone.utc
+    )
     assert parse_time("2024-03-11T10:00:00") == datetime(2024, 3, 11, 10, 0, tzinfo=timezone.utc)
     assert parse_time("2024-07-01", end=True) == datetime(2024, 7, 1, 22, 0, tzinfo=timezone.utc)
 

@@ -1,5 +1,6 @@
 """10,000 random and mutated frames (seeded) into P3: the firmware answers or ignores each one,
 never stops, does not leak heap, and a management client reads the meter right afterwards."""
+
 import os
 import random
 import threading
@@ -7,7 +8,6 @@ import threading
 import pytest
 import serial
 from dlms_support import AK, CLIENT_TITLE, EK, SYSTEM_TITLE, P3Harness
-
 from meterkast.dlms import axdr
 from meterkast.dlms.client import CLOCK, Association
 from meterkast.dlms.hdlc import LLC_REQUEST, build_frame, fcs
@@ -45,12 +45,24 @@ def templates():
     get = b"\xc0\x01\xc1\x00\x08" + CLOCK + b"\x02\x00"
     get_sel = b"\xc0\x01\xc1\x00\x07" + PROFILE + b"\x02\x01\x02" + axdr.entry_descriptor(1, 3)
     dbx = b"\xdb\x08" + CLIENT_TITLE + b"\x1e\x30\x00\x00\x00\x05" + bytes(range(25))
-    out = [build_frame(SERVER, c16, 0x93), build_frame(SERVER, c1, 0x93, bytes.fromhex("818012050180060180070400000001080400000001")),
-           build_frame(SERVER, c16, 0x53), build_frame(SERVER, c16, 0x11), build_frame(SERVER, c16, 0x31)]
+    out = [
+        build_frame(SERVER, c16, 0x93),
+        build_frame(SERVER, c1, 0x93, bytes.fromhex("818012050180060180070400000001080400000001")),
+        build_frame(SERVER, c16, 0x53),
+        build_frame(SERVER, c16, 0x11),
+        build_frame(SERVER, c16, 0x31),
+    ]
     for ns in range(8):
         for info in (aarq, get, get_sel, dbx, b"\x62\x03\x80\x01\x00"):
-            out.append(build_frame(SERVER, c16 if ns & 1 else c1, 0x10 | (ns << 1) | ((ns + 1) & 7) << 5,
-                                   LLC_REQUEST + info, segmented=ns == 5))
+            out.append(
+                build_frame(
+                    SERVER,
+                    c16 if ns & 1 else c1,
+                    0x10 | (ns << 1) | ((ns + 1) & 7) << 5,
+                    LLC_REQUEST + info,
+                    segmented=ns == 5,
+                )
+            )
     return out
 
 
@@ -82,17 +94,23 @@ def garbage(rng, tpl):
             f[rng.randrange(1, len(f) - 1)] ^= 1 << rng.randrange(8)
         return refcs(bytes(f)) if kind == 2 else bytes(f)
     if kind == 3:  # truncated, or two frames glued together
-        return bytes(f[: rng.randrange(1, len(f))]) + (bytes(rng.choice(tpl)) if rng.random() < 0.5 else b"")
+        return bytes(f[: rng.randrange(1, len(f))]) + (
+            bytes(rng.choice(tpl)) if rng.random() < 0.5 else b""
+        )
     if kind == 4:  # valid HDLC, random control and random information
         info = bytes(rng.randrange(256) for _ in range(rng.randrange(0, 120)))
         ctrl = rng.randrange(256)
         if rng.random() < 0.5:
             info = LLC_REQUEST + info
             ctrl &= 0xFE
-        return build_frame(SERVER, rng.choice((b"\x03", b"\x21", b"\x11")), ctrl, info, rng.random() < 0.1)
+        return build_frame(
+            SERVER, rng.choice((b"\x03", b"\x21", b"\x11")), ctrl, info, rng.random() < 0.1
+        )
     if kind == 5:  # a believable header announcing a long frame that never comes
         n = rng.randrange(7, 0x7FF)
-        return bytes((0x7E, 0xA0 | (n >> 8), n & 0xFF)) + bytes(rng.randrange(256) for _ in range(rng.randrange(0, 40)))
+        return bytes((0x7E, 0xA0 | (n >> 8), n & 0xFF)) + bytes(
+            rng.randrange(256) for _ in range(rng.randrange(0, 40))
+        )
     return b"\x7e" * rng.randrange(1, 20)  # flag fill
 
 
@@ -154,7 +172,9 @@ def test_random_and_mutated_frames(meter, tmp_path):
     # heap: what stays allocated after a collection does not grow with the garbage
     assert after_garbage <= base + 512, (base, after_garbage)
     assert after_read <= base + 512, (base, after_read)
-    print("sent %d bytes of garbage; heap %d -> %d -> %d" % (sent, base, after_garbage, after_read))
+    print(
+        "sent %d bytes of garbage; heap %d -> %d -> %d" % (sent, base, after_garbage, after_read)
+    )
 
 
 class PtyPort:

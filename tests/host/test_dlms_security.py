@@ -1,11 +1,11 @@
 """Attacks on the P3 channel: each is refused with the right DLMS error, and the meter goes on
 serving the next association (checked with a full management read after every attack)."""
+
 import random
 
 import pytest
 import serial
 from dlms_support import AK, CLIENT_TITLE, EK, SYSTEM_TITLE, P3Harness
-
 from meterkast.dlms import axdr
 from meterkast.dlms.client import (
     CLOCK,
@@ -167,10 +167,14 @@ def test_flipped_bit_in_the_hls_reply_fails_authentication(meter):
     still_serving(meter)
 
 
-@pytest.mark.parametrize("keys", [
-    Keys(SYSTEM_TITLE, bytes(16), AK, CLIENT_TITLE),  # wrong encryption key
-    Keys(SYSTEM_TITLE, EK, bytes(16), CLIENT_TITLE),  # wrong authentication key
-], ids=["ek", "ak"])
+@pytest.mark.parametrize(
+    "keys",
+    [
+        Keys(SYSTEM_TITLE, bytes(16), AK, CLIENT_TITLE),  # wrong encryption key
+        Keys(SYSTEM_TITLE, EK, bytes(16), CLIENT_TITLE),  # wrong authentication key
+    ],
+    ids=["ek", "ak"],
+)
 def test_wrong_key_is_rejected(meter, keys):
     with Session(meter, keys=keys) as s:
         with pytest.raises(AssociationRejected) as e:
@@ -205,7 +209,10 @@ def test_public_client_may_not_read_the_profile(meter):
             s.a.get(70, bytes((0, 0, 96, 3, 10, 255)), 2)  # no disconnect control exists
         assert e.value.code == 4  # object-undefined
         # ciphered APDUs mean nothing in a public association
-        assert exchange(s, b"\xdb\x08" + CLIENT_TITLE + b"\x05\x30\x00\x00\x00\x09") == b"\xd8\x01\x01"
+        assert (
+            exchange(s, b"\xdb\x08" + CLIENT_TITLE + b"\x05\x30\x00\x00\x00\x09")
+            == b"\xd8\x01\x01"
+        )
     still_serving(meter)
 
 

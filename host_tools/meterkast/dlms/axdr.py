@@ -1,4 +1,5 @@
 """A-XDR Data (DLMS) decoding and the few encoders a head-end needs, plus COSEM date-time."""
+
 import struct
 from datetime import datetime, timedelta, timezone
 
@@ -129,9 +130,12 @@ def date_time(local_dt):
     utc = local_dt.astimezone(timezone.utc)
     local = localtime.to_local(utc)
     offset = int(local.utcoffset().total_seconds() // 60)
-    return (struct.pack(">HBBB", local.year, local.month, local.day, local.isoweekday())
-            + bytes((local.hour, local.minute, local.second, 0))
-            + struct.pack(">h", -offset) + bytes((0x80 if offset == 120 else 0,)))
+    return (
+        struct.pack(">HBBB", local.year, local.month, local.day, local.isoweekday())
+        + bytes((local.hour, local.minute, local.second, 0))
+        + struct.pack(">h", -offset)
+        + bytes((0x80 if offset == 120 else 0,))
+    )
 
 
 def octet_string(raw):
@@ -139,18 +143,33 @@ def octet_string(raw):
 
 
 def capture_object(class_id, obis, attribute=2, data_index=0):
-    return (b"\x02\x04" + struct.pack(">BH", 0x12, class_id) + octet_string(obis)
-            + struct.pack(">Bb", 0x0F, attribute) + struct.pack(">BH", 0x12, data_index))
+    return (
+        b"\x02\x04"
+        + struct.pack(">BH", 0x12, class_id)
+        + octet_string(obis)
+        + struct.pack(">Bb", 0x0F, attribute)
+        + struct.pack(">BH", 0x12, data_index)
+    )
 
 
 def range_descriptor(restricting, from_local, to_local, columns=()):
     """Selective access by range (selector 1) parameters."""
-    out = b"\x02\x04" + restricting + octet_string(date_time(from_local)) + octet_string(date_time(to_local))
+    out = (
+        b"\x02\x04"
+        + restricting
+        + octet_string(date_time(from_local))
+        + octet_string(date_time(to_local))
+    )
     out += b"\x01" + encode_length(len(columns)) + b"".join(columns)
     return out
 
 
 def entry_descriptor(first, last=0, first_column=1, last_column=0):
     """Selective access by entry (selector 2) parameters; entries and columns count from 1."""
-    return (b"\x02\x04" + struct.pack(">BI", 0x06, first) + struct.pack(">BI", 0x06, last)
-            + struct.pack(">BH", 0x12, first_column) + struct.pack(">BH", 0x12, last_column))
+    return (
+        b"\x02\x04"
+        + struct.pack(">BI", 0x06, first)
+        + struct.pack(">BI", 0x06, last)
+        + struct.pack(">BH", 0x12, first_column)
+        + struct.pack(">BH", 0x12, last_column)
+    )

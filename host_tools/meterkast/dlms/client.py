@@ -1,15 +1,24 @@
 """DLMS/COSEM associations over an HdlcClient: AARQ/AARE, HLS-GMAC, GET with blocks.
 
-    link = HdlcClient(port, client_sap=1); link.connect()
-    a = Association.management(link, keys, counters); a.open()
-    raw = a.get(8, CLOCK, 2)                     # Data bytes of the attribute
-    a.release(); link.disconnect()
+link = HdlcClient(port, client_sap=1); link.connect()
+a = Association.management(link, keys, counters); a.open()
+raw = a.get(8, CLOCK, 2)                     # Data bytes of the attribute
+a.release(); link.disconnect()
 """
+
 import os
 import struct
 
 from meterkast.dlms import axdr
-from meterkast.dlms.security import SC_AUTH, SC_AUTH_ENC, TAG_LEN, SecurityError, decrypt, encrypt, gmac
+from meterkast.dlms.security import (
+    SC_AUTH,
+    SC_AUTH_ENC,
+    TAG_LEN,
+    SecurityError,
+    decrypt,
+    encrypt,
+    gmac,
+)
 
 CLOCK = bytes((0, 0, 1, 0, 0, 255))
 ASSOCIATION = bytes((0, 0, 40, 0, 0, 255))
@@ -21,19 +30,38 @@ _MECHANISM = b"\x60\x85\x74\x05\x08\x02"
 PROPOSED_CONFORMANCE = 0x40101D
 
 DATA_ACCESS_RESULTS = {
-    1: "hardware-fault", 2: "temporary-failure", 3: "read-write-denied", 4: "object-undefined",
-    9: "object-class-inconsistent", 11: "object-unavailable", 12: "type-unmatched",
-    13: "scope-of-access-violated", 14: "data-block-unavailable", 15: "long-get-aborted",
-    16: "no-long-get-in-progress", 19: "data-block-number-invalid", 250: "other-reason",
+    1: "hardware-fault",
+    2: "temporary-failure",
+    3: "read-write-denied",
+    4: "object-undefined",
+    9: "object-class-inconsistent",
+    11: "object-unavailable",
+    12: "type-unmatched",
+    13: "scope-of-access-violated",
+    14: "data-block-unavailable",
+    15: "long-get-aborted",
+    16: "no-long-get-in-progress",
+    19: "data-block-number-invalid",
+    250: "other-reason",
 }
 DIAGNOSTICS = {
-    0: "null", 1: "no reason given", 2: "application context not supported",
-    3: "calling AP title not recognised", 11: "authentication mechanism not recognised",
-    12: "authentication mechanism required", 13: "authentication failure",
+    0: "null",
+    1: "no reason given",
+    2: "application context not supported",
+    3: "calling AP title not recognised",
+    11: "authentication mechanism not recognised",
+    12: "authentication mechanism required",
+    13: "authentication failure",
     14: "authentication required",
 }
-SERVICE_ERRORS = {1: "operation not possible", 2: "service not supported", 3: "other reason",
-                  4: "PDU too long", 5: "deciphering error", 6: "invocation counter error"}
+SERVICE_ERRORS = {
+    1: "operation not possible",
+    2: "service not supported",
+    3: "other reason",
+    4: "PDU too long",
+    5: "deciphering error",
+    6: "invocation counter error",
+}
 
 
 class DlmsError(Exception):
@@ -45,7 +73,9 @@ class AssociationRejected(DlmsError):
         self.result = result
         self.diagnostic = diagnostic
         self.initiate_error = initiate_error
-        text = "association rejected: %s" % DIAGNOSTICS.get(diagnostic, "diagnostic %d" % diagnostic)
+        text = "association rejected: %s" % DIAGNOSTICS.get(
+            diagnostic, "diagnostic %d" % diagnostic
+        )
         if initiate_error is not None:
             text += " (xDLMS initiate error %d)" % initiate_error
         super().__init__(text)
@@ -61,7 +91,9 @@ class ExceptionResponse(DlmsError):
     def __init__(self, state_error, service_error):
         self.state_error = state_error
         self.service_error = service_error
-        super().__init__("exception-response: %s" % SERVICE_ERRORS.get(service_error, service_error))
+        super().__init__(
+            "exception-response: %s" % SERVICE_ERRORS.get(service_error, service_error)
+        )
 
 
 def _ber(tag, content):
@@ -88,7 +120,11 @@ def _parse_ber(apdu, expect):
 
 
 def initiate_request(conformance, max_pdu):
-    return b"\x01\x00\x00\x00\x06\x5f\x1f\x04\x00" + conformance.to_bytes(3, "big") + struct.pack(">H", max_pdu)
+    return (
+        b"\x01\x00\x00\x00\x06\x5f\x1f\x04\x00"
+        + conformance.to_bytes(3, "big")
+        + struct.pack(">H", max_pdu)
+    )
 
 
 class Association:
@@ -121,18 +157,31 @@ class Association:
     def _protect(self, apdu):
         k = self.keys
         ic = self.counters.take()
-        body = bytes((SC_AUTH_ENC,)) + ic.to_bytes(4, "big") + encrypt(k, k.client_system_title, ic, apdu)
+        body = (
+            bytes((SC_AUTH_ENC,))
+            + ic.to_bytes(4, "big")
+            + encrypt(k, k.client_system_title, ic, apdu)
+        )
         return b"\xdb\x08" + k.client_system_title + axdr.encode_length(len(body)) + body
 
     def _unprotect(self, apdu):
         if apdu[:1] == b"\xd8":
-            raise ExceptionResponse(apdu[1], apdu[2]) if len(apdu) >= 3 else DlmsError("short exception")
+            raise (
+                ExceptionResponse(apdu[1], apdu[2])
+                if len(apdu) >= 3
+                else DlmsError("short exception")
+            )
         if apdu[:1] != b"\xdb":
-            raise SecurityError("unprotected answer 0x%s in a ciphered association" % apdu[:1].hex())
+            raise SecurityError(
+                "unprotected answer 0x%s in a ciphered association" % apdu[:1].hex()
+            )
         k = self.keys
         n, p = axdr.read_length(apdu, 1)
         if n != 8 or apdu[p : p + 8] != k.system_title:
-            raise SecurityError("answer from system title %s, expected %s" % (apdu[p : p + 8].hex(), k.system_title.hex()))
+            raise SecurityError(
+                "answer from system title %s, expected %s"
+                % (apdu[p : p + 8].hex(), k.system_title.hex())
+            )
         n, p = axdr.read_length(apdu, p + 8)
         if p + n != len(apdu) or n < 5 + TAG_LEN or apdu[p] != SC_AUTH_ENC:
             raise SecurityError("malformed general-glo-ciphering APDU")
@@ -161,7 +210,9 @@ class Association:
 
     def _open_public(self):
         ui = initiate_request(PROPOSED_CONFORMANCE & ~0x400000, self.max_pdu)
-        aarq = _ber(0x60, _ber(0xA1, b"\x06\x07" + _CONTEXT + b"\x01") + _ber(0xBE, _ber(0x04, ui)))
+        aarq = _ber(
+            0x60, _ber(0xA1, b"\x06\x07" + _CONTEXT + b"\x01") + _ber(0xBE, _ber(0x04, ui))
+        )
         fields = _parse_ber(self.link.request(aarq), 0x61)
         self._check_result(fields)
         self._initiate_response(self._user_information(fields))
@@ -172,16 +223,29 @@ class Association:
         ic = self.counters.take()
         ui_plain = initiate_request(PROPOSED_CONFORMANCE, self.max_pdu)
         ct = encrypt(k, k.client_system_title, ic, ui_plain)
-        glo = b"\x21" + axdr.encode_length(5 + len(ct)) + bytes((SC_AUTH_ENC,)) + ic.to_bytes(4, "big") + ct
-        aarq = _ber(0x60, _ber(0xA1, b"\x06\x07" + _CONTEXT + b"\x03")
-                    + _ber(0xA6, _ber(0x04, k.client_system_title))
-                    + b"\x8a\x02\x07\x80" + _ber(0x8B, _MECHANISM + b"\x05")
-                    + _ber(0xAC, _ber(0x80, ctos)) + _ber(0xBE, _ber(0x04, glo)))
+        glo = (
+            b"\x21"
+            + axdr.encode_length(5 + len(ct))
+            + bytes((SC_AUTH_ENC,))
+            + ic.to_bytes(4, "big")
+            + ct
+        )
+        aarq = _ber(
+            0x60,
+            _ber(0xA1, b"\x06\x07" + _CONTEXT + b"\x03")
+            + _ber(0xA6, _ber(0x04, k.client_system_title))
+            + b"\x8a\x02\x07\x80"
+            + _ber(0x8B, _MECHANISM + b"\x05")
+            + _ber(0xAC, _ber(0x80, ctos))
+            + _ber(0xBE, _ber(0x04, glo)),
+        )
         fields = _parse_ber(self.link.request(aarq), 0x61)
         diagnostic = self._check_result(fields)
         title = fields.get(0xA4, b"")[2:]
         if title != k.system_title:
-            raise SecurityError("meter system title %s, expected %s" % (title.hex(), k.system_title.hex()))
+            raise SecurityError(
+                "meter system title %s, expected %s" % (title.hex(), k.system_title.hex())
+            )
         ui = self._user_information(fields)
         if ui[:1] != b"\x28":
             raise SecurityError("the meter's InitiateResponse is not ciphered")
@@ -199,9 +263,13 @@ class Association:
             raise SecurityError("the meter did not offer HLS-GMAC with a challenge")
         # pass 3: f(StoC) with a counter of its own, then pass 4: check f(CtoS)
         gic = self.counters.take()
-        reply = bytes((SC_AUTH,)) + gic.to_bytes(4, "big") + gmac(k, k.client_system_title, gic, stoc)
+        reply = (
+            bytes((SC_AUTH,)) + gic.to_bytes(4, "big") + gmac(k, k.client_system_title, gic, stoc)
+        )
         before = self.counters.server_seen
-        answer = self._call(b"\xc3\x01\xc1\x00\x0f" + ASSOCIATION + b"\x01\x01" + axdr.octet_string(reply))
+        answer = self._call(
+            b"\xc3\x01\xc1\x00\x0f" + ASSOCIATION + b"\x01\x01" + axdr.octet_string(reply)
+        )
         if answer[:4] != b"\xc7\x01\xc1\x00" or answer[4:6] != b"\x01\x00":
             code = answer[3] if len(answer) > 3 else -1
             raise SecurityError("HLS pass 3 refused by the meter (action-result %d)" % code)

@@ -5,6 +5,7 @@ ciphered frames). Window 1 both ways: every segment the client sends waits for t
 RR, every segment the server sends is acknowledged with an RR. A lost answer is asked for
 again by repeating the last frame, which the server answers by repeating its own.
 """
+
 import time
 
 import crcmod.predefined
@@ -34,8 +35,14 @@ def server_address(logical, physical=None):
     """1-byte form without a physical address, else the 4-byte form (14 + 14 bits)."""
     if physical is None:
         return bytes(((logical << 1) | 1,))
-    return bytes((((logical >> 7) & 0x7F) << 1, (logical & 0x7F) << 1,
-                  ((physical >> 7) & 0x7F) << 1, ((physical & 0x7F) << 1) | 1))
+    return bytes(
+        (
+            ((logical >> 7) & 0x7F) << 1,
+            (logical & 0x7F) << 1,
+            ((physical >> 7) & 0x7F) << 1,
+            ((physical & 0x7F) << 1) | 1,
+        )
+    )
 
 
 def build_frame(dest, src, ctrl, info=b"", segmented=False):
@@ -153,8 +160,16 @@ def _decode(body):
 class HdlcClient:
     """One HDLC link from a client SAP to a server's logical device."""
 
-    def __init__(self, port, client_sap, server_logical=1, server_physical=None, max_info=512,
-                 timeout=5.0, retries=2):
+    def __init__(
+        self,
+        port,
+        client_sap,
+        server_logical=1,
+        server_physical=None,
+        max_info=512,
+        timeout=5.0,
+        retries=2,
+    ):
         self.port = port
         self.client = bytes(((client_sap << 1) | 1,))
         self.server = server_address(server_logical, server_physical)
@@ -229,7 +244,9 @@ class HdlcClient:
             return
         self.connected = False
         try:
-            self._exchange(build_frame(self.server, self.client, DISC), lambda f: f.ctrl in (UA, DM))
+            self._exchange(
+                build_frame(self.server, self.client, DISC), lambda f: f.ctrl in (UA, DM)
+            )
         except HdlcError:
             pass
 

@@ -3,6 +3,7 @@
 Summer time runs from 01:00 UTC on the last Sunday of March to 01:00 UTC on the last Sunday of
 October (Directive 2000/84/EC): UTC+2 then, UTC+1 otherwise.
 """
+
 from datetime import date, datetime, time, timedelta, timezone
 
 CET = timezone(timedelta(hours=1), "CET")
@@ -17,7 +18,10 @@ def _last_sunday(year, month):
 def summer_bounds(year):
     """(start, end) of summer time in `year` as aware UTC datetimes."""
     one = time(1, 0, tzinfo=timezone.utc)
-    return (datetime.combine(_last_sunday(year, 3), one), datetime.combine(_last_sunday(year, 10), one))
+    return (
+        datetime.combine(_last_sunday(year, 3), one),
+        datetime.combine(_last_sunday(year, 10), one),
+    )
 
 
 def is_summer(utc_dt):

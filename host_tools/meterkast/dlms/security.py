@@ -9,6 +9,7 @@ the file already reserves a block of values above it, so a run killed half-way s
 instead of reusing them; at the end the file records the exact next value. The same file keeps
 the highest server counter seen, so a replayed old session from the meter is refused.
 """
+
 import json
 import os
 
@@ -39,8 +40,12 @@ class Keys:
         with open(path) as f:
             doc = json.load(f)
         m = doc["management"]
-        keys = cls(bytes.fromhex(doc["system_title"]), bytes.fromhex(m["ek"]),
-                   bytes.fromhex(m["ak"]), bytes.fromhex(m["client_system_title"]))
+        keys = cls(
+            bytes.fromhex(doc["system_title"]),
+            bytes.fromhex(m["ek"]),
+            bytes.fromhex(m["ak"]),
+            bytes.fromhex(m["client_system_title"]),
+        )
         if len(keys.ek) != 16 or len(keys.ak) != 16:
             raise ValueError("management ek and ak must be 16 bytes (32 hex digits)")
         if len(keys.system_title) != 8 or len(keys.client_system_title) != 8:
@@ -63,7 +68,9 @@ def decrypt(keys, title, ic, ct_tag):
     if len(ct_tag) < TAG_LEN:
         raise SecurityError("ciphered APDU shorter than its tag")
     ct, tag = bytes(ct_tag[:-TAG_LEN]), bytes(ct_tag[-TAG_LEN:])
-    dec = Cipher(algorithms.AES(keys.ek), modes.GCM(_iv(title, ic), tag, min_tag_length=TAG_LEN)).decryptor()
+    dec = Cipher(
+        algorithms.AES(keys.ek), modes.GCM(_iv(title, ic), tag, min_tag_length=TAG_LEN)
+    ).decryptor()
     dec.authenticate_additional_data(bytes((SC_AUTH_ENC,)) + keys.ak)
     try:
         return dec.update(ct) + dec.finalize()
@@ -93,8 +100,10 @@ class CounterState:
         except FileNotFoundError:
             pass
         except (ValueError, KeyError, TypeError) as exc:
-            raise ValueError("invocation-counter state %s is damaged (%s); delete it to "
-                             "resynchronise from the meter" % (path, exc))
+            raise ValueError(
+                "invocation-counter state %s is damaged (%s); delete it to "
+                "resynchronise from the meter" % (path, exc)
+            )
         self.existed = os.path.exists(path)
         self._reserved = self.next_client - 1
 
@@ -125,8 +134,10 @@ class CounterState:
     def server(self, ic):
         """Check a server counter is above every one seen before (replay protection)."""
         if ic <= self.server_seen:
-            raise SecurityError("server invocation counter %d not above %d: replayed or "
-                                "reset meter" % (ic, self.server_seen))
+            raise SecurityError(
+                "server invocation counter %d not above %d: replayed or "
+                "reset meter" % (ic, self.server_seen)
+            )
         self.server_seen = ic
 
     def close(self):

@@ -1,0 +1,184 @@
+# meterkast: the P3 server's associations: AARQ/AARE for the public and the management client,
+# HLS-GMAC pass 3/4 (ACTION on the association object), RLRQ/RLRE
+# MIT license
+#
+# Mixed into comms.dlms_server.DlmsServer. The management client must present the ciphered
+# context, mechanism 5, its configured system title, a challenge of 8..64 bytes and a
+# glo-initiateRequest that deciphers with a fresh counter; then the association is pending
+# until pass 3 proves the client holds the keys (pass 4 proves the same of the meter).
+import os
+
+from micropython import const
+
+from comms import acse, axdr, cosem
+from comms.counter import CounterExhausted
+from comms.dlms_get import (
+    ACTION_RESPONSE,
+    ASSOCIATED,
+    DATA,
+    HEAD,
+    MAX_PDU,
+    NON_ASSOCIATED,
+    PENDING,
+)
+
+PUBLIC_SAP = const(16)
+MANAGEMENT_SAP = const(1)
+_ASSOCIATION_INDEX = const(2)  # cosem.OBJECTS row of 0.0.40.0.0.255
+
+
+class AssociationService:
+    def _action(self, r, iid):
+        cls = r.u16()
+        r.need(6)
+        ln = r.pos
+        r.pos += 6
+        method = r.u8()
+        has_params = r.u8()
+        index = cosem.find(cls, r.buf, ln)
+        if index == -1:
+            return self._short_result(ACTION_RESPONSE, iid, cosem.OBJECT_UNDEFINED, False)
+        if index < -1:
+            return self._short_result(ACTION_RESPONSE, iid, cosem.OBJECT_CLASS_INCONSISTENT, False)
+        if index != _ASSOCIATION_INDEX or method != 1:
+            return self._short_result(ACTION_RESPONSE, iid, cosem.READ_WRITE_DENIED, False)
+        sec = self.security
+        if self.state != PENDING or not self.management or not has_params:
+            return self._short_result(ACTION_RESPONSE, iid, cosem.READ_WRITE_DENIED, False)
+        p = r.octets()
+        if not sec.check_client_hls(r.buf, p, r.n, self._stoc):
+            self.state = NON_ASSOCIATED  # the client does not hold the keys
+            return self._short_result(ACTION_RESPONSE, iid, cosem.READ_WRITE_DENIED, False)
+        self.state = ASSOCIATED
+        pt = self._pt
+        s = DATA
+        pt[s] = ACTION_RESPONSE
+        pt[s + 1] = 1
+        pt[s + 2] = iid
+        pt[s + 3] = 0  # success
+        pt[s + 4] = 1  # return parameters present
+        pt[s + 5] = 0  # Get-Data-Result: data
+        pt[s + 6] = axdr.OCTET_STRING
+        pt[s + 7] = 17
+        end = sec.server_hls(self._ctos[0 : self._ctos_len], pt, s + 8)
+        return self._reply(s, end)
+
+    def _associate(self, client_sap, buf, start, n):
+        self._reset()
+        a = self._aarq
+        try:
+            a.parse(self._r.reset(buf, start, start + n))
+        except ValueError:
+            return self._aare_reject(acse.CONTEXT_LN, acse.DIAG_NO_REASON, -1)
+        if client_sap == PUBLIC_SAP:
+            return self._associate_public(buf)
+        if client_sap == MANAGEMENT_SAP:
+            return self._associate_management(buf)
+        return self._aare_reject(acse.CONTEXT_LN, acse.DIAG_NO_REASON, -1)
+
+    def _associate_public(self, buf):
+        a = self._aarq
+        if a.context != acse.CONTEXT_LN:
+            return self._aare_reject(acse.CONTEXT_LN, acse.DIAG_CONTEXT_NOT_SUPPORTED, -1)
+        if a.mechanism != acse.MECHANISM_NONE:
+            return self._aare_reject(acse.CONTEXT_LN, acse.DIAG_MECHANISM_NOT_RECOGNISED, -1)
+        if a.user_info < 0 or a.user_info_len < 1 or buf[a.user_info] != acse.INITIATE_REQUEST:
+            return self._aare_reject(acse.CONTEXT_LN, acse.DIAG_NO_REASON, -1)
+        ini = self._initiate
+        err = ini.parse(self._r.reset(buf, a.user_info, a.user_info + a.user_info_len))
+        if err:
+            return self._aare_reject(acse.CONTEXT_LN, acse.DIAG_NO_REASON, err)
+        self.conformance = ini.conformance & acse.SERVER_CONFORMANCE & ~acse.GENERAL_PROTECTION
+        self.client_max_pdu = ini.max_pdu
+        n = acse.put_initiate_response(self._ui, 0, self.conformance, MAX_PDU)
+        w = self._aare
+        o = w.begin(self._pt, HEAD, acse.CONTEXT_LN)
+        o = w.result(o, acse.ACCEPTED, acse.DIAG_NULL)
+        o = w.user_information(o, self._ui, n)
+        self.state = ASSOCIATED
+        return self._reply(w.finish(o), o)
+
+    def _associate_management(self, buf):
+        a = self._aarq
+        sec = self.security
+        ctx = acse.CONTEXT_LN_CIPHERED
+        if sec is None:
+            return self._aare_reject(ctx, acse.DIAG_NO_REASON, -1)
+        if a.context != ctx:
+            return self._aare_reject(ctx, acse.DIAG_CONTEXT_NOT_SUPPORTED, -1)
+        if a.mechanism == acse.MECHANISM_NONE:
+            return self._aare_reject(ctx, acse.DIAG_MECHANISM_REQUIRED, -1)
+        if a.mechanism != acse.MECHANISM_HLS_GMAC:
+            return self._aare_reject(ctx, acse.DIAG_MECHANISM_NOT_RECOGNISED, -1)
+        if a.title_len != 8 or bytes(buf[a.title : a.title + 8]) != sec.client_title:
+            return self._aare_reject(ctx, acse.DIAG_CALLING_TITLE_NOT_RECOGNISED, -1)
+        if not 8 <= a.auth_len <= 64:
+            return self._aare_reject(ctx, acse.DIAG_AUTHENTICATION_FAILURE, -1)
+        if a.user_info < 0 or a.user_info_len < 2 or buf[a.user_info] != acse.GLO_INITIATE_REQUEST:
+            return self._aare_reject(ctx, acse.DIAG_NO_REASON, -1)
+        r = self._r.reset(buf, a.user_info + 1, a.user_info + a.user_info_len)
+        length = r.length()
+        if length != r.remaining():
+            return self._aare_reject(ctx, acse.DIAG_NO_REASON, -1)
+        m = sec.open(buf, r.pos, length, self._rq)
+        if m < 0:
+            # wrong keys, altered, or a replayed counter: the client cannot be told which
+            self.refused += 1
+            return self._aare_reject(ctx, acse.DIAG_NO_REASON, -1)
+        ini = self._initiate
+        try:
+            err = ini.parse(self._r.reset(self._rq, 0, m))
+        except ValueError:
+            return self._aare_reject(ctx, acse.DIAG_NO_REASON, -1)
+        if err:
+            return self._aare_reject(ctx, acse.DIAG_NO_REASON, err)
+        self.conformance = ini.conformance & acse.SERVER_CONFORMANCE
+        self.client_max_pdu = ini.max_pdu
+        self._ctos[0 : a.auth_len] = buf[a.auth_value : a.auth_value + a.auth_len]
+        self._ctos_len = a.auth_len
+        self._stoc[:] = os.urandom(16)
+        n = acse.put_initiate_response(self._ui, 0, self.conformance, MAX_PDU)
+        ct = self._ctmv  # scratch for the ciphered InitiateResponse: 28 <len> SC IC ct tag
+        try:
+            end = sec.seal(self._uimv[0:n], n, ct, 2)
+        except CounterExhausted:  # this key may not protect anything more
+            return self._aare_reject(ctx, acse.DIAG_NO_REASON, -1)
+        ct[0] = acse.GLO_INITIATE_RESPONSE
+        ct[1] = end - 2
+        w = self._aare
+        o = w.begin(self._pt, HEAD, ctx)
+        o = w.result(o, acse.ACCEPTED, acse.DIAG_AUTHENTICATION_REQUIRED)
+        o = w.responding_title(o, sec.title)
+        o = w.mechanism(o, acse.MECHANISM_HLS_GMAC, self._stoc)
+        o = w.user_information(o, ct, end)
+        self.state = PENDING
+        self.management = True
+        return self._reply(w.finish(o), o)
+
+    def _aare_reject(self, context, diagnostic, initiate_error):
+        self._reset()
+        w = self._aare
+        o = w.begin(self._pt, HEAD, context)
+        o = w.result(o, acse.REJECTED_PERMANENT, diagnostic)
+        if initiate_error >= 0:
+            n = acse.put_initiate_error(self._ui, 0, initiate_error)
+            o = w.user_information(o, self._ui, n)
+        return self._reply(w.finish(o), o)
+
+    def _release(self, buf, start, n):
+        ui, ui_len = acse.parse_release(self._r.reset(buf, start, start + n))
+        sec = self.security
+        if (
+            self.management
+            and sec is not None
+            and ui >= 0
+            and ui_len > 2
+            and buf[ui] == acse.GLO_INITIATE_REQUEST
+        ):
+            r = self._r.reset(buf, ui + 1, ui + ui_len)
+            length = r.length()
+            if length == r.remaining():
+                sec.open(buf, r.pos, length, self._rq)  # consumes the client's counter
+        self._reset()
+        end = acse.put_release_response(self._pt, HEAD)
+        return self._reply(HEAD, end)
