@@ -46,3 +46,13 @@ def run_micropython(script, *args, heapsize=None, timeout=120, stdin=None, env=N
 @pytest.fixture
 def micropython():
     return run_micropython
+
+
+def pytest_addoption(parser):
+    # tests/host/test_flash_board.py runs against the board emulator unless a board is given.
+    group = parser.getgroup("board", "flash tests against a real board")
+    group.addoption("--board-port", help="serial port of a board's REPL, e.g. /dev/ttyACM0")
+    group.addoption("--board-target", default="rp2", choices=["rp2", "esp32"],
+                    help="build target of that board (default rp2)")
+    group.addoption("--board-p1", help="serial port wired to the board's P1 output (a USB-serial "
+                    "adapter on the open-collector line, see docs/board.md)")
