@@ -91,15 +91,14 @@ class FakeWDT:
 
 
 class FakeMachine:
-    """A `machine` module stand-in that remembers what the HAL built."""
+    """A `machine` module stand-in that remembers what the HAL built. Install it before
+    hal.board is imported: install() puts it in sys.modules as `machine`."""
 
     Pin = FakePin
 
     def __init__(self, rtc=None):
-        self.uarts = []
-        self.pins = []
-        self.wdts = []
         self.rtc = rtc or FakeRTC()
+        self.forget()
         machine = self
 
         class UART(FakeUART):
@@ -114,6 +113,17 @@ class FakeMachine:
 
         self.UART = UART
         self.Pin = Pin
+
+    def forget(self):
+        self.uarts = []
+        self.pins = []
+        self.wdts = []
+
+    def install(self):
+        import sys
+
+        sys.modules["machine"] = self
+        return self
 
     def RTC(self):
         return self.rtc

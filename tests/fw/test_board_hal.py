@@ -4,6 +4,8 @@ import random
 import sys
 
 from board_fakes import FakeMachine, FakePin, FakeUART, FakeWDT, WrapTicks
+
+machine = FakeMachine().install()  # before hal.board imports `machine`
 from boards import board, detect, names
 from hal.board import build
 from hal.board.frontend import FrontendMissing
@@ -42,7 +44,6 @@ class fake_frontend_module:
 sys.modules["fake_frontend_module"] = fake_frontend_module
 
 storage = "/tmp/meterkast-board-test-%08x/data" % random.getrandbits(32)
-machine = FakeMachine()
 ticks = WrapTicks((1 << 30) - 2000)
 cfg = {
     "board": "pico",
@@ -50,7 +51,7 @@ cfg = {
     "storage": storage,
     "frontend": {"kind": "waveform", "module": "fake_frontend_module", "adc": [26, 27, 28]},
 }
-hal = build(cfg, machine, ticks)
+hal = build(cfg, ticks)
 for attr in ("clock", "frontend", "p1", "p3", "control", "storage", "watchdog", "report", "nominal_dv"):
     assert hasattr(hal, attr), attr
 assert hal.control is None and hal.nominal_dv == 2300 and hal.report.enabled is False
@@ -124,23 +125,23 @@ m.second_done(None, 0)
 assert wd2.feed()
 
 # --- no front-end configured: a clear error at boot, and the watchdog was never started -------
-machine = FakeMachine()
+machine.forget()
 try:
-    build({"board": "devkitc", "storage": storage}, machine, ticks)
+    build({"board": "devkitc", "storage": storage}, ticks)
     raise AssertionError("a board without a front-end booted")
 except FrontendMissing as e:
     assert "devkitc" in str(e) and "frontend" in str(e)
 assert machine.wdts == [] and machine.uarts == []
 try:
-    build({"board": "pico", "storage": storage, "frontend": {"kind": "ic", "module": "no_such_ic"}}, machine, ticks)
+    build({"board": "pico", "storage": storage, "frontend": {"kind": "ic", "module": "no_such_ic"}}, ticks)
     raise AssertionError("missing module accepted")
 except FrontendMissing as e:
     assert "no_such_ic" in str(e)
 
 # --- ESP32 pins, no data-request pin on the emulator board; P3 can be switched off -----------
-machine = FakeMachine()
+machine.forget()
 hal = build({"board": "devkitc", "storage": storage, "p3": False,
-             "frontend": {"kind": "ic", "module": "fake_frontend_module", "adc": []}}, machine, ticks)
+             "frontend": {"kind": "ic", "module": "fake_frontend_module", "adc": []}}, ticks)
 assert hal.p3 is None and len(machine.uarts) == 1
 assert machine.uarts[0].id == 2 and machine.uarts[0].kw["tx"].pin == 17
 u = BoardUart(FakeUART(0))

@@ -11,6 +11,7 @@
 import os
 import time
 
+import machine
 from boards import board as board_entry
 from boards import detect
 from hal.board.clock import BoardClock
@@ -50,9 +51,7 @@ def _mkdirs(path):
 
 
 class BoardHal:
-    def __init__(self, config, machine=None, ticks=None):
-        if machine is None:
-            import machine
+    def __init__(self, config, ticks=None):
         ticks = ticks or time
         self.config = config
         name = config.get("board") or detect(os.uname().machine)
@@ -78,16 +77,16 @@ class BoardHal:
                 # No consumer device plugged in: the divider pulls the line low, nothing is sent.
                 request = machine.Pin(p1["request"], machine.Pin.IN, machine.Pin.PULL_DOWN)
             heartbeat = self.watchdog.watch("p1", _PORT_LIMIT_MS)
-            self.p1 = BoardUart(open_uart(machine, p1), heartbeat, request)
+            self.p1 = BoardUart(open_uart(p1), heartbeat, request)
         p3 = b["p3"]
         if p3 and config.get("p3", True):
             heartbeat = self.watchdog.watch("p3", _PORT_LIMIT_MS)
-            self.p3 = BoardUart(open_uart(machine, p3, p3.get("baud", 115200)), heartbeat)
+            self.p3 = BoardUart(open_uart(p3, p3.get("baud", 115200)), heartbeat)
 
     def attach(self, meter):
         """Join the built meter: metrology checks in with the watchdog once a meter second."""
         meter.metrology.listeners.append(self.watchdog.watch("metrology", _METROLOGY_LIMIT_MS))
 
 
-def build(config, machine=None, ticks=None):
-    return BoardHal(config, machine, ticks)
+def build(config, ticks=None):
+    return BoardHal(config, ticks)

@@ -14,6 +14,7 @@
 #
 # Each read call is also the polling task's heartbeat for the watchdog: the P1 and P3 tasks poll
 # their port every few milliseconds, so a task that stops polling stops checking in.
+import machine
 from micropython import const
 
 _P1_BAUD = const(115200)
@@ -21,12 +22,11 @@ _TXBUF = const(2048)  # > the largest telegram (about 1 kB, encrypted about 1.1 
 _RXBUF = const(512)  # > one HDLC frame on P3
 
 
-def open_uart(machine, spec, baudrate=_P1_BAUD):
+def open_uart(spec, baudrate=_P1_BAUD):
     """machine.UART for a board-table port entry {uart, tx, rx[, invert]}."""
     Pin = machine.Pin
-    UART = machine.UART
-    invert = UART.INV_TX if spec.get("invert") else 0
-    return UART(
+    invert = machine.UART.INV_TX if spec.get("invert") else 0
+    return machine.UART(
         spec["uart"],
         baudrate=baudrate,
         bits=8,
