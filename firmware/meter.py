@@ -90,3 +90,7 @@ class Meter:
             m = self.metrology
             self.recorder.persist(m.clock.utc_at(m.second))
         self.hal.clock.save()
+        flash = getattr(self.hal, "flash", None)
+        if flash is not None:
+            self.hal.report.line('{"ev":"flash","written":%d,"erases":%d,"meter_s":%d}' % (
+                flash.bytes_written, flash.erases, self.metrology.second))

@@ -11,6 +11,7 @@ import asyncio
 from contract import frontend as fe
 from contract import reading as rd
 from metrology.events import PowerFailures, VoltageEvents
+from metrology.pulse import PulseOutput
 from metrology.registers import EXPORT_T1, IMPORT_T1, EnergyRegisters
 from metrology.tariff import tariff
 from util.tz import LocalTime, civil_into
@@ -24,6 +25,7 @@ class Metrology:
         self.frontend = frontend
         self.readings = readings
         self.registers = EnergyRegisters()
+        self.pulse = PulseOutput(1000)  # the LED, fed the same energy as the registers
         self.voltage_events = VoltageEvents(nominal_dv)
         self.power_failures = PowerFailures()
         self.second = clock.mono()  # next monotonic second to measure
@@ -55,6 +57,7 @@ class Metrology:
             regs.add(IMPORT_T1 + tar - 1, net)
         elif net < 0:
             regs.add(EXPORT_T1 + tar - 1, -net)
+        self.pulse.add(net if net > 0 else -net)
         for ph in range(self.frontend.phases):
             self.voltage_events.update(ph, out[fe.VOLTAGE_DV + ph])
         self.second = second + 1
@@ -110,12 +113,15 @@ class Metrology:
     def finished(self):
         return self.until is not None and self.second > self.until
 
+    def _target(self):
+        target = self.clock.mono()
+        if self.until is not None and target > self.until:
+            return self.until
+        return target
+
     async def run(self):
-        clock = self.clock
         while not self.finished():
-            target = clock.mono()
-            if self.until is not None and target > self.until:
-                target = self.until
+            target = self._target()
             done = 0
             while self.second <= target:
                 self.step()
@@ -123,5 +129,5 @@ class Metrology:
                 if done >= _BATCH:
                     done = 0
                     await asyncio.sleep_ms(0)
-                    target = clock.mono()
-            await clock.sleep_until(self.second)
+                    target = self._target()
+            await self.clock.sleep_until(self.second)

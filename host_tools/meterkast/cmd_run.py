@@ -23,6 +23,8 @@ def add_arguments(p):
     p.add_argument("--state", metavar="DIR", help="keep flash image and RTC here (default: fresh temp dir)")
     p.add_argument("--keys", metavar="FILE", help="keys file: encrypt P1, enable P3 management")
     p.add_argument("--report", metavar="FILE", help="write the firmware's per-second readings (JSON lines)")
+    p.add_argument("--heapsize", metavar="SIZE",
+                   help="MicroPython heap, e.g. 96K: run in a board's RAM (micropython -X heapsize)")
     p.add_argument("--console", action="store_true", help="attach the console to P1 in this terminal")
 
 
@@ -43,7 +45,7 @@ def main(args):
     emu = Emulator(p1=args.p1, p3=args.p3, start=args.start, speed=args.speed, seed=args.seed,
                    scenario=args.scenario, state=args.state, keys=args.keys,
                    duration=args.duration, report=report_file is not None, serial=args.serial,
-                   on_event=on_event)
+                   on_event=on_event, heapsize=args.heapsize)
     emu.start()
     for name in ("p1", "p3"):
         if name in emu.endpoints:

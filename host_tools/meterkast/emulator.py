@@ -48,7 +48,7 @@ def scenario_path(name):
 class Emulator:
     def __init__(self, p1="pty", p3=None, start=None, speed=1.0, seed=1, scenario=None,
                  state=None, keys=None, duration=None, report=True, serial=None,
-                 baudrate=115200, on_event=None, extra_args=()):
+                 baudrate=115200, on_event=None, extra_args=(), heapsize=None):
         if speed <= 0:
             raise CliError("--speed must be greater than 0")
         self.specs = {"p1": p1, "p3": p3}
@@ -66,6 +66,7 @@ class Emulator:
         self.baudrate = baudrate
         self.on_event = on_event
         self.extra_args = list(extra_args)
+        self.heapsize = heapsize  # MicroPython heap (e.g. "96K"): a board's RAM
         self._tmp = None
         if keys is not None:
             from meterkast.keys import load_keys
@@ -91,7 +92,10 @@ class Emulator:
     # -- life cycle -------------------------------------------------------------------------
     def start(self):
         os.makedirs(self.state, exist_ok=True)
-        cmd = [micropython_command(), str(firmware_dir() / "main.py")]
+        cmd = [micropython_command()]
+        if self.heapsize:
+            cmd += ["-X", "heapsize=%s" % self.heapsize]
+        cmd += [str(firmware_dir() / "main.py")]
         for name, spec in self.specs.items():
             if spec is None:
                 continue

@@ -1,0 +1,60 @@
+"""Storage figures: accelerated simulation rate with persistence, flash wear per day, commit time."""
+import os
+import subprocess
+import tempfile
+import time
+
+from meterkast import firmware_dir
+from meterkast.emulator import Emulator, micropython_command
+
+_COMMIT = """
+import time, vfs
+from hal.unix.flash import mount
+from metrology.store import RegisterStore
+from metrology.profile import QuarterHourProfile
+from metrology.registers import EnergyRegisters
+from metrology.events import PowerFailures, VoltageEvents
+root, bdev = mount(IMAGE, "/bench")
+s = RegisterStore(root)
+r = EnergyRegisters(); f = PowerFailures(); v = VoltageEvents()
+times = []
+for i in range(300):
+    r.add(0, 123456789)
+    t0 = time.ticks_us()
+    s.save(1000 + i, i, 0, r, f, v)
+    times.append(time.ticks_diff(time.ticks_us(), t0))
+p = QuarterHourProfile(root)
+caps = []
+for i in range(300):
+    t0 = time.ticks_us()
+    p.append(900 * i, 0, r.wh)
+    caps.append(time.ticks_diff(time.ticks_us(), t0))
+times.sort(); caps.sort()
+print(times[len(times) // 2], times[9 * len(times) // 10], caps[len(caps) // 2])
+"""
+
+
+def run(emit):
+    with tempfile.TemporaryDirectory() as d:
+        script = os.path.join(d, "commit.py")
+        with open(script, "w") as f:
+            f.write("IMAGE = %r\n" % os.path.join(d, "flash.img") + _COMMIT)
+        env = dict(os.environ, MICROPYPATH="%s:.frozen" % firmware_dir())
+        out = subprocess.run([micropython_command(), script], capture_output=True, text=True,
+                             env=env, check=True, timeout=300).stdout.split()
+    emit("register_persist_median", int(out[0]), "us")
+    emit("register_persist_p90", int(out[1]), "us")
+    emit("profile_capture_append_median", int(out[2]), "us")
+    with tempfile.TemporaryDirectory() as state:
+        emu = Emulator(p1="pty", start="2026-06-10T00:00:00Z", speed=1e6, duration=86400,
+                       state=state, report=False)
+        t0 = time.monotonic()
+        emu.start()
+        emu.wait(600)
+        wall = time.monotonic() - t0
+        emu.close()
+        flash = next(e for e in emu.events if e.get("ev") == "flash")
+    emit("accelerated_meter_seconds_per_wall_second", 86400 / wall, "s/s")
+    emit("accelerated_day_wall_time", wall, "s")
+    emit("flash_bytes_written_per_meter_day", flash["written"] * 86400 // max(1, flash["meter_s"]), "B")
+    emit("flash_block_erases_per_meter_day", flash["erases"] * 86400 // max(1, flash["meter_s"]), "blocks")

@@ -1,0 +1,48 @@
+"""meterkast bench: every benchmark figure as `name: value unit` lines.
+
+Each `bench_<area>.py` module in this package contributes through `run(emit)`. Figures are
+measured in the same run as their references (the serial line rate, the host's own crypto,
+dsmr_parser), so ratios mean something on any machine.
+"""
+import importlib
+import pkgutil
+import sys
+import time
+
+import meterkast
+
+HELP = "run the benchmarks and print `name: value unit` lines"
+
+
+def add_arguments(p):
+    p.add_argument("areas", nargs="*", help="only these areas (e.g. p1 storage gcm dlms)")
+
+
+def areas():
+    return sorted(m.name[len("bench_"):] for m in pkgutil.iter_modules(meterkast.__path__)
+                  if m.name.startswith("bench_"))
+
+
+def main(args):
+    chosen = args.areas or areas()
+    unknown = sorted(set(chosen) - set(areas()))
+    if unknown:
+        from meterkast.errors import CliError
+
+        raise CliError("no benchmark area %s; known: %s" % (", ".join(unknown), ", ".join(areas())))
+    failed = []
+
+    def emit(name, value, unit):
+        if isinstance(value, float):
+            value = ("%.4g" % value) if abs(value) < 1000 else "%.0f" % value
+        print("%s: %s %s" % (name, value, unit), flush=True)
+
+    for area in chosen:
+        t0 = time.monotonic()
+        try:
+            importlib.import_module("meterkast.bench_" + area).run(emit)
+        except Exception as exc:  # a broken area must not hide the others' figures
+            print("bench %s failed: %s: %s" % (area, type(exc).__name__, exc), file=sys.stderr)
+            failed.append(area)
+        emit("bench_%s_wall" % area, time.monotonic() - t0, "s")
+    return 1 if failed else 0
