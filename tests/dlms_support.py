@@ -220,8 +220,12 @@ class GuruxSession:
         for frame in frames:
             reply.clear()
             self._packet(frame, reply)
-            while reply.isMoreData():
+            for _ in range(10_000):
+                if not reply.isMoreData():
+                    break
                 self._packet(self.client.receiverReady(reply), reply)
+            else:
+                raise GuruxError("the transfer does not end")
         return reply
 
     # the association sequence

@@ -7,11 +7,10 @@
 # The meter has no supply switch: no disconnect-control object exists.
 #
 # Access rights (read only; everything else is denied):
-#   public client (SAP 16, no security): clock, logical device name, association LN and the two
-#       invocation-counter objects (ICs travel in clear in every ciphered APDU anyway, and a
-#       head-end that lost its counter state needs them to resynchronise);
+#   public client (SAP 16, no security): the clock, the logical device name and the two
+#       invocation-counter objects (counters travel in clear in every ciphered APDU anyway, and a
+#       head-end that lost its counter state reads 0.0.43.1.1.255 to resynchronise);
 #   management client (SAP 1, HLS-GMAC, SC 0x30): every object.
-#
 # Invocation-counter objects (Data, double-long-unsigned):
 #   0.0.43.1.0.255  the meter's own counter for the management key (as comms.counter peeks it)
 #   0.0.43.1.1.255  the last counter the meter accepted from the management client; the client
@@ -67,7 +66,7 @@ _PUBLIC = const(1)
 OBJECTS = (
     (LN_CLOCK, CLASS_CLOCK, _CLOCK, None, _PUBLIC),
     (b"\x00\x00\x2a\x00\x00\xff", CLASS_DATA, _DEVICE_NAME, None, _PUBLIC),
-    (LN_ASSOCIATION, CLASS_ASSOCIATION_LN, _ASSOCIATION, None, _PUBLIC),
+    (LN_ASSOCIATION, CLASS_ASSOCIATION_LN, _ASSOCIATION, None, 0),
     (b"\x00\x00\x2b\x01\x00\xff", CLASS_DATA, _IC_SERVER, None, _PUBLIC),
     (b"\x00\x00\x2b\x01\x01\xff", CLASS_DATA, _IC_CLIENT, None, _PUBLIC),
     (b"\x00\x00\x60\x01\x00\xff", CLASS_DATA, _EQUIPMENT_ID, None, 0),

@@ -153,3 +153,26 @@ def test_public_client_reads_clock_only(meter):
     finally:
         s.release()
         s.close()
+
+
+def test_small_frames_and_pdu(meter, rows):
+    """Small HDLC information fields (the AARQ goes up in segments, each one acknowledged with
+    RR; answers come down in 32-byte segments) and a 256-byte max PDU (the day comes in many
+    GET blocks). 64 bytes up, not 32: gurux's receiverReady() returns only the first frame of a
+    GET-next that needs two, and then skips an N(S)."""
+    c = gurux_management(next(_ic))
+    c.hdlcSettings.maxInfoTX = 64
+    c.hdlcSettings.maxInfoRX = 32
+    c.setMaxReceivePDUSize(256)
+    s = GuruxSession(meter.url, c)
+    s.open()
+    try:
+        assert (c.hdlcSettings.maxInfoTX, c.hdlcSettings.maxInfoRX) == (64, 32)
+        pg = GXDLMSProfileGeneric("1.0.99.1.0.255")
+        s.read(pg, 3)
+        reply = s.request(s.client.readRowsByEntry(pg, DAY_FIRST + 1, 96))
+        s.client.updateValue(pg, 2, reply.value)
+        check_rows(pg.buffer, rows[DAY_FIRST : DAY_FIRST + 96])
+    finally:
+        s.release()
+        s.close()

@@ -226,3 +226,32 @@ def management_read_raw(port, counters):
     a.release()
     link.disconnect()
     return clock, rows
+
+
+def test_inactivity_timeout_drops_the_link(tmp_path):
+    """A link with no valid frame for the inactivity time is forgotten: the next I-frame gets
+    DM, and a new SNRM starts over."""
+    from meterkast.dlms.hdlc import HdlcClient, HdlcError
+
+    counters = CounterState(str(tmp_path / "hes.ic"))
+    with P3Harness(tmp_path, rows=4, inactivity=1) as h:
+        port = serial.serial_for_url(h.url, baudrate=115200, timeout=0.05)
+        try:
+            link = HdlcClient(port, client_sap=1, timeout=2.0, retries=0)
+            link.connect()
+            a = Association.management(link, KEYS, counters)
+            a.open()
+            assert a.get_value(8, CLOCK, 2)
+            import time
+
+            time.sleep(1.6)
+            with pytest.raises(HdlcError, match="DM"):
+                a.get_value(8, CLOCK, 2)
+            link.connect()
+            a = Association.management(link, KEYS, counters)
+            a.open()
+            assert a.get_value(8, CLOCK, 2)
+            a.release()
+            link.disconnect()
+        finally:
+            port.close()
