@@ -1,80 +1,178 @@
-"""meterkast console: read a P1 port (any pyserial URL or device) and show each telegram."""
+"""meterkast console: inspect a serial port (any pyserial URL or device) and show what is on it.
+
+It finds plain P1 telegrams, encrypted P1 frames, HDLC frames and unknown bytes by itself
+(meterkast.frames), verifies each one (CRC and strict syntax, GCM tag with --keys, HCS/FCS) and
+keeps counters. Three ways to show it: a live terminal view (the default on a terminal), one line
+per frame (--plain), or one JSON object per frame (--json, for scripts):
+
+    {"1-0:1.8.1": 1234.567, ..., "crc_ok": true, "kind": "p1", "ok": true, "length": 917}
+    {..., "kind": "p1-encrypted", "ok": true, "system_title": "...", "frame_counter": 42,
+     "tag_ok": true}
+    {"crc_ok": false, "kind": "p1", "ok": false, "error": "CRC mismatch ...", "length": 917}
+    {"kind": "hdlc", "ok": true, "dst": 16, "src": 1, "control": "I ns=0 nr=1 P/F", ...}
+    {"kind": "unknown", "ok": null, "hex": "..."}  {"kind": "skipped", "bytes": 4096, ...}
+
+A rejected telegram never carries OBIS values at the top level (with --show-bad they appear under
+"unverified"), so a script that reads values cannot take a corrupted one by mistake.
+"""
+import fcntl
 import json
+import struct
 import sys
+import termios
 import time
 
-from meterkast.cli import CliError
-from meterkast.p1 import P1StreamDecoder
+import serial
 
-HELP = "show the telegrams arriving on a serial port, decoded, with their CRC status"
+from meterkast.cli import CliError
+from meterkast.console_view import LiveView, Stats, frame_line
+from meterkast.frames import ENCRYPTED, HDLC, P1, FrameDecoder, Keys
+
+HELP = "inspect a serial port: P1 telegrams, encrypted P1, HDLC frames, verified, with counters"
+_COUNTED = (P1, ENCRYPTED, HDLC)
 
 
 def add_arguments(p):
     p.add_argument("url", help="device path, pty path, or pyserial URL (e.g. socket://127.0.0.1:2001)")
-    p.add_argument("--json", action="store_true", help="one JSON object per telegram")
-    p.add_argument("--count", type=int, help="stop after N telegrams")
+    out = p.add_mutually_exclusive_group()
+    out.add_argument("--json", action="store_true", help="one JSON object per frame")
+    out.add_argument("--plain", action="store_true", help="one line of text per frame")
+    p.add_argument("--keys", metavar="FILE", help="keys file (JSON) to decrypt and verify encrypted frames")
+    p.add_argument("--count", type=int, help="stop after N frames (telegrams or HDLC frames)")
     p.add_argument("--baud", type=int, default=115200)
-    p.add_argument("--timeout", type=float, help="give up after S seconds without a telegram")
+    p.add_argument("--framing", default="8N1", help="8N1 (DSMR 4/5, default) or 7E1 (DSMR 2.2/3)")
+    p.add_argument("--timeout", type=float, help="give up after S seconds without a frame")
+    p.add_argument("--show-bad", action="store_true",
+                   help="with --json, include the values of rejected telegrams under 'unverified'")
+    p.add_argument("--behind", type=int, metavar="BYTES",
+                   help="when more than BYTES wait unread, skip to the newest data "
+                        "(default: 3 seconds of line)")
 
 
-def open_port(url, baud):
-    import serial
-
+def open_port(url, baud, framing="8N1"):
+    framing = framing.upper()
+    if len(framing) != 3 or framing[0] not in "5678" or framing[1] not in "NEO" or framing[2] not in "12":
+        raise CliError("framing %r: expected e.g. 8N1 or 7E1" % framing)
     try:
-        return serial.serial_for_url(url, baudrate=baud, timeout=0.1)
+        return serial.serial_for_url(url, baudrate=baud, timeout=0.1, bytesize=int(framing[0]),
+                                     parity=framing[1], stopbits=int(framing[2]))
     except (serial.SerialException, ValueError) as exc:
         raise CliError("cannot open %s: %s" % (url, exc))
 
 
-def summary(t):
-    f = t.fields
-    imp = f.get("1-0:1.7.0", 0.0)
-    exp = f.get("1-0:2.7.0", 0.0)
-    regs = [f.get(k, 0.0) for k in ("1-0:1.8.1", "1-0:1.8.2", "1-0:2.8.1", "1-0:2.8.2")]
-    tariff = f.get("0-0:96.14.0", "?")
-    volts = "/".join("%.1f" % f[k] for k in ("1-0:32.7.0", "1-0:52.7.0", "1-0:72.7.0") if k in f)
-    return "%s  T%s  +%6.3f kW  -%6.3f kW  import %.3f/%.3f kWh  export %.3f/%.3f kWh  %s V  CRC %s" % (
-        f.get("0-0:1.0.0", "?"), str(tariff).lstrip("0"), imp, exp, regs[0], regs[1], regs[2], regs[3],
-        volts, "ok" if t.crc_ok else "BAD",
-    )
+def waiting(port):
+    """Bytes readable now. pyserial's socket:// says only 0 or 1, so ask the kernel directly."""
+    try:
+        raw = fcntl.ioctl(port.fileno(), termios.FIONREAD, b"\0\0\0\0")
+        return struct.unpack("i", raw)[0]
+    except (AttributeError, OSError, ValueError, TypeError, NotImplementedError):
+        try:
+            return port.in_waiting
+        except (AttributeError, OSError):
+            return 0
 
 
-def stream(port, count=None, timeout=None, stop=None):
-    """Yield decoded telegrams from an open port."""
-    dec = P1StreamDecoder()
+def frames(port, decoder, count=None, timeout=None, stop=None, behind=34560, keep=4096):
+    """Yield Frames from an open port. When the consumer falls more than `behind` bytes behind
+    the line, the backlog is dropped down to the newest `keep` bytes and a 'skipped' frame says
+    how many went."""
     seen = 0
     last = time.monotonic()
     while stop is None or not stop.is_set():
-        data = port.read(4096)
+        try:
+            n = waiting(port)
+            if behind and n > behind:
+                drop = n - keep
+                while drop > 0:
+                    got = port.read(min(drop, 65536))
+                    if not got:
+                        break
+                    drop -= len(got)
+                yield decoder.resync(n - keep - max(drop, 0), "reader fell behind the line")
+                n = waiting(port)
+            data = port.read(max(1, min(n, 65536)))
+        except (serial.SerialException, OSError) as exc:
+            if stop is not None and stop.is_set():
+                return  # the port went away because we are shutting down
+            raise CliError("reading the port failed: %s" % exc)
         if data:
-            for t in dec.feed(data):
-                seen += 1
-                last = time.monotonic()
-                yield t
-                if count is not None and seen >= count:
-                    return
-        elif timeout is not None and time.monotonic() - last > timeout:
-            raise CliError("no telegram for %.0f s" % timeout)
+            for f in decoder.feed(data):
+                yield f
+                if f.kind in _COUNTED:
+                    seen += 1
+                    last = time.monotonic()
+                    if count is not None and seen >= count:
+                        return
+        else:
+            for f in decoder.flush():
+                yield f
+            if timeout is not None and time.monotonic() - last > timeout:
+                raise CliError("no frame for %.0f s" % timeout)
 
 
-def run_console(url, as_json=False, count=None, baud=115200, timeout=None, stop=None, out=None):
+def stream(port, count=None, timeout=None, stop=None):
+    """Yield decoded plain P1 telegrams (meterkast.p1.Telegram) from an open port."""
+    for f in frames(port, FrameDecoder(), count, timeout, stop):
+        if f.telegram is not None:
+            yield f.telegram
+
+
+def run_console(url, as_json=False, count=None, baud=115200, timeout=None, stop=None, out=None,
+                keys=None, mode=None, framing="8N1", show_bad=False, behind=None, stats=None):
+    """Read `url` until count/timeout/stop; returns the number of rejected frames.
+
+    keys: a Keys object or the path of a keys file. mode: 'json', 'plain' or 'live'; by default
+    json when as_json, live when writing to a terminal, plain otherwise.
+    """
     out = out or sys.stdout
-    port = open_port(url, baud)
-    bad = 0
+    if isinstance(keys, str):
+        keys = Keys.load(keys)
+    if mode is None:
+        if as_json:
+            mode = "json"
+        elif out is sys.stdout and out.isatty():
+            mode = "live"
+        else:
+            mode = "plain"
+    if behind is None:
+        behind = 3 * baud // 10
+    port = open_port(url, baud, framing)
+    decoder = FrameDecoder(keys)
+    stats = stats if stats is not None else Stats()
+    live = None
+    if mode == "live":
+        from rich.console import Console
+        from rich.live import Live
+
+        live = Live(LiveView(stats, url, framing, baud), console=Console(file=out),
+                    refresh_per_second=4, transient=False)
+        live.start()
     try:
-        for t in stream(port, count, timeout, stop):
-            if not t.crc_ok:
-                bad += 1
-            if as_json:
-                out.write(json.dumps(t.as_json()) + "\n")
-            else:
-                out.write(summary(t) + "\n")
-            out.flush()
+        for f in frames(port, decoder, count, timeout, stop, behind):
+            stats.add(f)
+            if mode == "json":
+                out.write(json.dumps(f.as_json(show_bad)) + "\n")
+                out.flush()
+            elif mode == "plain":
+                out.write(frame_line(f) + "\n")
+                out.flush()
     finally:
         port.close()
-    return bad
+        if live is not None:
+            live.stop()
+    return stats.errors
 
 
 def main(args):
-    bad = run_console(args.url, args.json, args.count, args.baud, args.timeout)
+    keys = Keys.load(args.keys) if args.keys else None
+    mode = "json" if args.json else "plain" if args.plain else None
+    stats = Stats()
+    try:
+        bad = run_console(args.url, count=args.count, baud=args.baud, timeout=args.timeout,
+                          keys=keys, mode=mode, framing=args.framing, show_bad=args.show_bad,
+                          behind=args.behind, stats=stats)
+    except KeyboardInterrupt:
+        bad = stats.errors
+    if not args.json:
+        print("counters: " + json.dumps(stats.as_json()), file=sys.stderr)
     return 1 if bad else 0

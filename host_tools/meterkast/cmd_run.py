@@ -26,6 +26,10 @@ def add_arguments(p):
     p.add_argument("--heapsize", metavar="SIZE",
                    help="MicroPython heap, e.g. 96K: run in a board's RAM (micropython -X heapsize)")
     p.add_argument("--console", action="store_true", help="attach the console to P1 in this terminal")
+    p.add_argument("--p1-faults", metavar="SPEC",
+                   help="faults on the P1 line, e.g. ber=1e-4,drop=1e-4,break=200@30,seed=1")
+    p.add_argument("--p3-faults", metavar="SPEC", help="faults on the P3 line, same SPEC")
+    p.add_argument("--capture", metavar="FILE", help="record every byte on the lines, with times")
 
 
 def main(args):
@@ -45,7 +49,8 @@ def main(args):
     emu = Emulator(p1=args.p1, p3=args.p3, start=args.start, speed=args.speed, seed=args.seed,
                    scenario=args.scenario, state=args.state, keys=args.keys,
                    duration=args.duration, report=report_file is not None, serial=args.serial,
-                   on_event=on_event, heapsize=args.heapsize)
+                   on_event=on_event, heapsize=args.heapsize, p1_faults=args.p1_faults,
+                   p3_faults=args.p3_faults, capture=args.capture)
     emu.start()
     for name in ("p1", "p3"):
         if name in emu.endpoints:
@@ -57,7 +62,7 @@ def main(args):
         from meterkast.cmd_console import run_console
 
         console = threading.Thread(target=run_console, args=(emu.port("p1"),),
-                                   kwargs={"stop": stop}, daemon=True)
+                                   kwargs={"stop": stop, "keys": args.keys}, daemon=True)
         console.start()
     else:
         threading.Thread(target=_stdin_commands, args=(emu, stop), daemon=True).start()

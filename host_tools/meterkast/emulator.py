@@ -17,6 +17,7 @@ from pathlib import Path
 from meterkast import firmware_dir
 from meterkast.cli import CliError
 from meterkast.endpoints import open_endpoint, parse_spec
+from meterkast.faults import FaultSpec
 from meterkast.line import Line
 
 SCENARIOS = Path(__file__).resolve().parents[2] / "seeds" / "scenarios"
@@ -48,7 +49,8 @@ def scenario_path(name):
 class Emulator:
     def __init__(self, p1="pty", p3=None, start=None, speed=1.0, seed=1, scenario=None,
                  state=None, keys=None, duration=None, report=True, serial=None,
-                 baudrate=115200, on_event=None, extra_args=(), heapsize=None):
+                 baudrate=115200, on_event=None, extra_args=(), heapsize=None, p1_faults=None,
+                 p3_faults=None, capture=None):
         if speed <= 0:
             raise CliError("--speed must be greater than 0")
         self.specs = {"p1": p1, "p3": p3}
@@ -67,6 +69,11 @@ class Emulator:
         self.on_event = on_event
         self.extra_args = list(extra_args)
         self.heapsize = heapsize  # MicroPython heap (e.g. "96K"): a board's RAM
+        # Line faults (meterkast.faults SPEC text) and a capture file (path or CaptureWriter)
+        self.faults = {name: FaultSpec.parse(spec, "--%s-faults" % name)
+                       for name, spec in (("p1", p1_faults), ("p3", p3_faults))}
+        self.capture = capture
+        self._capture_writer = None
         self._tmp = None
         if keys is not None:
             from meterkast.keys import load_keys
@@ -96,6 +103,11 @@ class Emulator:
         if self.heapsize:
             cmd += ["-X", "heapsize=%s" % self.heapsize]
         cmd += [str(firmware_dir() / "main.py")]
+        if self.capture is not None and self._capture_writer is None:
+            from meterkast.capture import CaptureWriter
+
+            self._capture_writer = (self.capture if hasattr(self.capture, "data")
+                                    else CaptureWriter(self.capture))
         for name, spec in self.specs.items():
             if spec is None:
                 continue
@@ -104,7 +116,8 @@ class Emulator:
             tty.setraw(slave)
             self._fw_fds += [master, slave]
             self.endpoints[name] = endpoint
-            self.lines[name] = Line(name, master, endpoint, self.baudrate)
+            self.lines[name] = Line(name, master, endpoint, self.baudrate,
+                                    faults=self.faults[name], capture=self._capture_writer)
             cmd += ["--" + name, os.ttyname(slave)]
         ctl_master, ctl_slave = os.openpty()
         tty.setraw(ctl_slave)
@@ -216,6 +229,9 @@ class Emulator:
                 line.join(1)
         for ep in self.endpoints.values():
             ep.close()
+        if self._capture_writer is not None:
+            self._capture_writer.close()
+            self._capture_writer = None
         for fd in self._fw_fds:
             try:
                 os.close(fd)

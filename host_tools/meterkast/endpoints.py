@@ -23,7 +23,7 @@ def parse_spec(spec, what="port"):
     if spec.startswith("pty:"):
         link = spec[4:]
         if not link:
-            raise CliError("%s SPEC 'pty:' needs a link path, e.g. pty:/tmp/ttyP1" % what)
+            raise CliError("%s SPEC 'pty:' needs a link path, e.g. pty:ttyP1" % what)
         return ("pty", link)
     if spec.startswith("tcp:"):
         host, sep, port = spec[4:].rpartition(":")
@@ -37,13 +37,13 @@ def parse_spec(spec, what="port"):
     )
 
 
-def open_endpoint(spec, baudrate=115200, what="port"):
+def open_endpoint(spec, baudrate=115200, what="port", framing="8N1"):
     kind, arg = parse_spec(spec, what)
     if kind == "pty":
         return PtyEndpoint(arg)
     if kind == "tcp":
         return TcpEndpoint(*arg)
-    return DeviceEndpoint(arg, baudrate)
+    return DeviceEndpoint(arg, baudrate, framing)
 
 
 class PtyEndpoint:
@@ -118,9 +118,19 @@ class TcpEndpoint:
         self.address = self.listener.getsockname()[:2]
         self.client = None
         self.connections = 0
+        self.held = False  # a disconnect fault is on: connections are closed at once
 
     def describe(self):
         return "tcp:%s:%d" % self.address
+
+    def has_client(self):
+        return self.client is not None
+
+    def hold(self, down):
+        """Fault injection: drop the client now and turn new ones away until released."""
+        self.held = down
+        if down:
+            self._drop_client()
 
     def fds(self):
         fds = [self.listener.fileno()]
@@ -134,7 +144,7 @@ class TcpEndpoint:
         except (BlockingIOError, OSError):
             conn = None
         if conn is not None:
-            if self.client is None:
+            if self.client is None and not self.held:
                 conn.setblocking(False)
                 conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
                 self.client = conn
@@ -175,11 +185,14 @@ class TcpEndpoint:
 
 
 class DeviceEndpoint:
-    def __init__(self, path, baudrate):
+    def __init__(self, path, baudrate, framing="8N1"):
         import serial
 
+        framing = str(framing).upper()
         try:
-            self.port = serial.Serial(path, baudrate=baudrate, timeout=0)
+            self.port = serial.Serial(path, baudrate=baudrate, timeout=0,
+                                      bytesize=int(framing[0]), parity=framing[1],
+                                      stopbits=int(framing[2]))
         except serial.SerialException as exc:
             raise CliError("cannot open %s: %s" % (path, exc))
         self.path = path

@@ -1,58 +1,201 @@
-"""An emulated serial line between the firmware's UART and an outside endpoint.
+"""An emulated serial line between two ends: paced, optionally faulty, optionally captured.
 
 Bytes go both ways no faster than the line allows (baud / bits per character), the way a real
-UART shifts them out. A line runs in its own thread; `meterkast run` starts one per port.
+UART shifts them out: a byte reaches the receiver when its last bit has, never earlier. A line
+runs in its own thread; `meterkast run` starts one per port (firmware pty <-> endpoint),
+`meterkast uart` one between two endpoints.
+
+Framing: `8N1` (DSMR 4/5) or `7E1` (DSMR 2.2/3 readers), in general `<data bits><N|E|O><stop
+bits>`. Both named ones take 10 bits per character. Under 7 data bits a byte with bit 7 set
+cannot be carried: the receiver gets it with bit 7 cleared, and the line counts it.
 """
 import os
 import select
 import threading
 import time
 
+from meterkast.capture import DELIVERED, SENT
+from meterkast.errors import CliError
+from meterkast.faults import FaultInjector, FaultSpec
+
+_HIGH_BYTES = bytes(range(128, 256))
+_CLEAR_BIT7 = bytes(i & 0x7F for i in range(256))
+
+
+class Framing:
+    def __init__(self, text="8N1"):
+        t = text.upper()
+        if len(t) != 3 or t[0] not in "5678" or t[1] not in "NEO" or t[2] not in "12":
+            raise CliError("framing %r: expected e.g. 8N1 or 7E1" % text)
+        self.text = t
+        self.data_bits = int(t[0])
+        self.parity = t[1]
+        self.stop_bits = int(t[2])
+        self.bits_per_char = 1 + self.data_bits + (t[1] != "N") + self.stop_bits
+
+    def __str__(self):
+        return self.text
+
 
 class PacedPipe:
-    """One direction of a line: queue bytes, release them at the line rate."""
+    """One direction of a line: queue bytes, release them at the line rate.
+
+    `pace=False` delivers at once but still keeps line time (bytes / rate), so a test can push
+    hours of traffic through the same faults and capture in a second. `now` arguments are that
+    line time; with pacing they are time.monotonic().
+    """
 
     CHUNK = 64
 
-    def __init__(self, rate_bps, deliver):
+    def __init__(self, rate_bps, deliver, faults=None, framing=None, capture=None, line="line",
+                 direction="out", pace=True):
         self.rate = rate_bps  # bytes per second
+        self.char_time = 1.0 / rate_bps
         self.deliver = deliver
+        self.faults = faults  # FaultInjector or None
+        self.capture = capture  # CaptureWriter or None
+        self.line = line
+        self.direction = direction
+        self.pace = pace
+        self.seven_bit = framing is not None and framing.data_bits < 8
         self.queue = bytearray()
-        self.next_free = 0.0
-        self.bytes_delivered = 0
+        self.wire_time = 0.0 if not pace else time.monotonic()  # when the line is next free
+        self.bytes_sent = 0  # on the wire, before faults
+        self.bytes_delivered = 0  # to the receiver, after faults
+        self.bit7_lost = 0
+        self.blocked = False  # set by the line while its outside end is disconnected
+        self.blocked_bytes = 0
 
-    def push(self, data):
+    def push(self, data, now=None):
+        if now is None:
+            now = time.monotonic() if self.pace else self.wire_time
+        if not self.queue and self.wire_time < now:
+            self.wire_time = now  # the line was idle: the next start bit goes now
         self.queue += data
 
     def due(self, now):
         """Seconds until the next chunk may go (0 = now), None if nothing queued."""
         if not self.queue:
             return None
-        return max(0.0, self.next_free - now)
+        if not self.pace:
+            return 0.0
+        k = min(len(self.queue), self.CHUNK)
+        return max(0.0, self.wire_time + k * self.char_time - now)
 
-    def pump(self, now):
-        while self.queue and now >= self.next_free:
-            chunk = bytes(self.queue[: self.CHUNK])
-            del self.queue[: len(chunk)]
-            start = max(now, self.next_free)
-            self.next_free = start + len(chunk) / self.rate
-            self.deliver(chunk)
+    def pump(self, now=None):
+        if not self.pace:
+            if self.queue:
+                self._send(bytes(self.queue))
+                self.queue.clear()
+            return
+        while self.queue:
+            want = min(len(self.queue), self.CHUNK)
+            done = int((now - self.wire_time) * self.rate + 1e-9)  # characters fully shifted out
+            if done < want:
+                return
+            chunk = bytes(self.queue[:want])
+            del self.queue[:want]
+            self._send(chunk)
+
+    def _send(self, chunk):
+        t0 = self.wire_time
+        self.wire_time += len(chunk) * self.char_time
+        self.bytes_sent += len(chunk)
+        if self.seven_bit:
+            high = len(chunk) - len(chunk.translate(None, _HIGH_BYTES))
+            if high:
+                self.bit7_lost += high
+                chunk = chunk.translate(_CLEAR_BIT7)
+        sent = chunk
+        if self.faults is not None:
+            chunk = self.faults.apply(chunk, t0, self.char_time)
+            for t, text in self.faults.events:
+                if self.capture is not None:
+                    self.capture.event(t, self.line, "%s %s" % (self.direction, text))
+            self.faults.events.clear()
+        if self.blocked:
+            self.blocked_bytes += len(chunk)
+            return
+        arrived = t0 + self.char_time
+        if self.capture is not None:
+            self.capture.data(arrived, self.line, DELIVERED[self.direction], chunk)
+            if self.faults is not None:
+                self.capture.data(arrived, self.line, SENT[self.direction], sent)
+        if chunk:
             self.bytes_delivered += len(chunk)
+            self.deliver(chunk)
+
+
+class FdEnd:
+    """A raw file descriptor (the firmware's pty master) as a line end."""
+
+    def __init__(self, fd):
+        self.fd = fd
+        os.set_blocking(fd, False)
+
+    def describe(self):
+        return "fd %d" % self.fd
+
+    def fds(self):
+        return [self.fd]
+
+    def read(self):
+        try:
+            return os.read(self.fd, 65536)
+        except (BlockingIOError, OSError):
+            return b""
+
+    def write(self, data):
+        try:
+            os.write(self.fd, data)
+        except OSError:
+            pass
+
+    def close(self):
+        pass
 
 
 class Line(threading.Thread):
-    """Firmware side: the pty master fd; outside: an endpoint from meterkast.endpoints."""
+    """Side A (the firmware's pty master fd, or an endpoint) <-> side B (an endpoint).
 
-    def __init__(self, name, fw_fd, endpoint, baudrate=115200, bits_per_char=10, taps=()):
+    "out" is A -> B, "in" is B -> A. Faults: a FaultSpec (or SPEC text) for the whole line;
+    byte faults go to the directions its `dir=` names, a disconnect takes side B away.
+    """
+
+    def __init__(self, name, fw_fd, endpoint, baudrate=115200, bits_per_char=10, taps=(),
+                 framing=None, faults=None, capture=None):
         super().__init__(name="line-" + name, daemon=True)
-        self.fw_fd = fw_fd
+        self.line_name = name
+        self.a = FdEnd(fw_fd) if isinstance(fw_fd, int) else fw_fd
+        self.fw_fd = fw_fd if isinstance(fw_fd, int) else None
         self.endpoint = endpoint
+        self.framing = framing if isinstance(framing, Framing) else Framing(framing or "8N1")
+        if framing is not None:
+            bits_per_char = self.framing.bits_per_char
+        self.baudrate = baudrate
         rate = baudrate / bits_per_char
+        if isinstance(faults, str) or faults is None:
+            faults = FaultSpec.parse(faults)
+        self.faults = faults
+        self.capture = capture
         self.taps = list(taps)  # callables (direction, bytes): capture, console
-        self.to_outside = PacedPipe(rate, self._deliver_out)
-        self.to_firmware = PacedPipe(rate, self._deliver_in)
+        self.fault_log = {"out": None, "in": None}
+        inject = {}
+        for d in ("out", "in"):
+            if faults.any_byte_faults and faults.applies_to(d):
+                inject[d] = FaultInjector(faults, d, self.framing.data_bits,
+                                          self.framing.parity != "N", self.framing.stop_bits)
+        self.injectors = inject
+        self.to_outside = PacedPipe(rate, self._deliver_out, inject.get("out"), self.framing,
+                                    capture, name, "out")
+        self.to_firmware = PacedPipe(rate, self._deliver_in, inject.get("in"), self.framing,
+                                     capture, name, "in")
+        if capture is not None:
+            capture.describe_line(name, baudrate, self.framing, faults.describe())
+        self.started_at = time.monotonic()
+        self.disconnects = 0
+        self._down = False
         self._halt = threading.Event()
-        os.set_blocking(fw_fd, False)
 
     def _deliver_out(self, data):
         for tap in self.taps:
@@ -62,32 +205,54 @@ class Line(threading.Thread):
     def _deliver_in(self, data):
         for tap in self.taps:
             tap("in", data)
-        try:
-            os.write(self.fw_fd, data)
-        except OSError:
-            pass
+        self.a.write(data)
 
     def stop(self):
         self._halt.set()
 
+    def _check_disconnect(self, now):
+        down = self.faults.disconnected(now - self.started_at)
+        if down == self._down:
+            return
+        self._down = down
+        self.to_outside.blocked = self.to_firmware.blocked = down
+        hold = getattr(self.endpoint, "hold", None)
+        if hold is not None:
+            hold(down)
+        if down:
+            self.disconnects += 1
+        if self.capture is not None:
+            self.capture.event(now, self.line_name, "disconnect" if down else "reconnect")
+
+    def stats(self):
+        out = {"out_sent": self.to_outside.bytes_sent, "out_delivered": self.to_outside.bytes_delivered,
+               "in_sent": self.to_firmware.bytes_sent, "in_delivered": self.to_firmware.bytes_delivered,
+               "bit7_lost": self.to_outside.bit7_lost + self.to_firmware.bit7_lost,
+               "disconnects": self.disconnects}
+        for d, inj in self.injectors.items():
+            for k, v in inj.counts.items():
+                if v:
+                    out["%s_%s" % (d, k)] = v
+        return out
+
     def run(self):
+        a_fds = self.a.fds()
         while not self._halt.is_set():
             now = time.monotonic()
+            if self.faults.disconnect_s:
+                self._check_disconnect(now)
             waits = [w for w in (self.to_outside.due(now), self.to_firmware.due(now)) if w is not None]
             timeout = min([0.05] + waits)
-            fds = [self.fw_fd] + self.endpoint.fds()
+            b_fds = self.endpoint.fds()
             try:
-                ready, _, _ = select.select(fds, [], [], timeout)
+                ready, _, _ = select.select(a_fds + b_fds, [], [], timeout)
             except (OSError, ValueError):
                 ready = []
-            if self.fw_fd in ready:
-                try:
-                    data = os.read(self.fw_fd, 65536)
-                except (BlockingIOError, OSError):
-                    data = b""
+            if any(fd in ready for fd in a_fds):
+                data = self.a.read()
                 if data:
                     self.to_outside.push(data)
-            if any(fd in ready for fd in self.endpoint.fds()):
+            if any(fd in ready for fd in b_fds):
                 data = self.endpoint.read()
                 if data:
                     self.to_firmware.push(data)

@@ -1,7 +1,16 @@
-"""Host-side DSMR P1 decoding: stream framing, CRC-16/ARC, OBIS lines to values.
+"""Host-side DSMR P1 decoding: stream framing, CRC-16/ARC, strict syntax, OBIS lines to values.
 
 Independent of the firmware's builder on purpose: it is written from the DSMR 5.0.2 text, so a
 telegram that both sides agree on is evidence, not an echo.
+
+Acceptance is stricter than the CRC alone. CRC-16 lets one corrupted telegram in 65,536 through,
+and a reader at 1 telegram/s on a noisy cable sees thousands of corrupted ones a day. So a
+telegram is accepted (`ok`) only when, besides a matching CRC of four upper-case hex digits:
+it is printable ASCII with CRLF line ends; the header is `/XXX5...`; every line is an OBIS
+reference followed by `(value)` groups of the characters DSMR allows; each OBIS appears once;
+known OBIS codes carry values of their own shape (a kWh register is digits, a point and digits,
+then `*kWh`; a timestamp is a real date); unknown ones are at least abstract (0-) or electricity
+(1-) objects; and the power-failure log holds as many entries as it says.
 """
 import re
 from datetime import datetime, timedelta, timezone
@@ -16,63 +25,177 @@ _TEXT_OBIS = {"1-3:0.2.8", "0-0:96.1.1", "0-0:96.14.0", "0-0:96.13.0"}
 _AMSTERDAM_STD = timezone(timedelta(hours=1))
 _AMSTERDAM_DST = timezone(timedelta(hours=2))
 
+# The whole telegram in one pass: header (no '/' or '!'), optional blank line, OBIS lines (or
+# the bare '(value)' continuation lines of DSMR 2.2/3 gas readings), '!', CRC, CRLF.
+_VALUE = rb"\([0-9A-Za-z.*:\-]*\)"
+_STRICT = re.compile(
+    rb"/[A-Za-z]{3}\d[ \"-.0-~]*\r\n(?:\r\n)?"
+    rb"(?:(?:\d{1,3}-\d{1,3}:\d{1,3}\.\d{1,3}\.\d{1,3})?(?:" + _VALUE + rb")+\r\n)*"
+    rb"!(?:[0-9A-F]{4})?\r\n"
+)
+
+# Value shapes of the OBIS codes a DSMR 4/5 (NL, BE, LU) meter sends. 'n' is any M-Bus channel.
+_NUM = rb"\d{1,9}(?:\.\d{1,4})?"
+_TS = rb"\d{12}[SW]?"
+_HEXS = rb"[0-9A-Fa-f]*"
+_SHAPES = {
+    "1-3:0.2.8": rb"\(\d{2}\)",
+    "0-0:1.0.0": rb"\(" + _TS + rb"\)",
+    "0-0:96.1.1": rb"\(" + _HEXS + rb"\)",
+    "0-0:96.1.4": rb"\(\d{1,10}\)",
+    "0-0:96.14.0": rb"\(\d{4}\)",
+    "0-0:96.13.0": rb"\(" + _HEXS + rb"\)",
+    "0-0:96.13.1": rb"\(" + _HEXS + rb"\)",
+    "0-0:96.7.21": rb"\(\d{1,10}\)",
+    "0-0:96.7.9": rb"\(\d{1,10}\)",
+    "0-0:17.0.0": rb"\(" + _NUM + rb"\*kW\)",
+    "0-0:96.3.10": rb"\(\d\)",
+    "1-0:99.97.0": rb"\(\d{0,2}\)(?:\(0-0:96\.7\.19\)(?:\(" + _TS + rb"\)\(\d{1,10}\*s\))*)?",
+    "1-0:1.4.0": rb"\(" + _NUM + rb"\*kW\)",
+    "1-0:1.6.0": rb"\(" + _TS + rb"\)\(" + _NUM + rb"\*kW\)",
+    "0-n:24.1.0": rb"\(\d{3}\)",
+    "0-n:96.1.0": rb"\(" + _HEXS + rb"\)",
+    "0-n:96.1.1": rb"\(" + _HEXS + rb"\)",
+    "0-n:24.4.0": rb"\(\d\)",
+    "0-n:24.2.1": rb"\(" + _TS + rb"\)\(" + _NUM + rb"\*(?:m3|GJ)\)",
+    "0-n:24.2.3": rb"\(" + _TS + rb"\)\(" + _NUM + rb"\*(?:m3|GJ)\)",
+}
+for _o in ("1.8.0", "1.8.1", "1.8.2", "2.8.0", "2.8.1", "2.8.2"):
+    _SHAPES["1-0:" + _o] = rb"\(" + _NUM + rb"\*k?Wh\)"
+for _o in ("1.7.0", "2.7.0", "21.7.0", "41.7.0", "61.7.0", "22.7.0", "42.7.0", "62.7.0"):
+    _SHAPES["1-0:" + _o] = rb"\(" + _NUM + rb"\*k?W\)"
+for _o in ("32.7.0", "52.7.0", "72.7.0"):
+    _SHAPES["1-0:" + _o] = rb"\(" + _NUM + rb"\*V\)"
+for _o in ("31.7.0", "51.7.0", "71.7.0"):
+    _SHAPES["1-0:" + _o] = rb"\(" + _NUM + rb"\*A\)"
+for _o in ("32.32.0", "52.32.0", "72.32.0", "32.36.0", "52.36.0", "72.36.0"):
+    _SHAPES["1-0:" + _o] = rb"\(\d{1,10}\)"
+_SHAPES = {k: re.compile(v) for k, v in _SHAPES.items()}
+KNOWN_OBIS = frozenset(_SHAPES)
+_CHANNEL = re.compile(r"0-[1-9]:")
+
 
 def crc16(data):
     return _crc16(data)
 
 
+def make_telegram(header, lines):
+    """A telegram with its CRC: header without '/', lines as 'OBIS(value)...' strings or bytes."""
+    body = b"/" + _b(header) + b"\r\n\r\n" + b"".join(_b(x) + b"\r\n" for x in lines) + b"!"
+    return body + b"%04X\r\n" % crc16(body)
+
+
+def _b(x):
+    return x if isinstance(x, bytes) else x.encode("ascii")
+
+
 def parse_timestamp(text):
     """DSMR YYMMDDhhmmssX (X = S summer / W winter) to an aware UTC datetime."""
-    if len(text) != 13 or text[-1] not in "SW":
+    if len(text) != 13 or text[-1] not in "SW" or not (text[:12].isascii() and text[:12].isdigit()):
         raise ValueError("bad DSMR timestamp %r" % text)
     tz = _AMSTERDAM_DST if text[-1] == "S" else _AMSTERDAM_STD
-    local = datetime.strptime("20" + text[:12], "%Y%m%d%H%M%S").replace(tzinfo=tz)
+    local = datetime(2000 + int(text[0:2]), int(text[2:4]), int(text[4:6]), int(text[6:8]),
+                     int(text[8:10]), int(text[10:12]), tzinfo=tz)
     return local.astimezone(timezone.utc)
+
+
+def _iso(dt):
+    return "%04d-%02d-%02dT%02d:%02d:%02dZ" % (dt.year, dt.month, dt.day, dt.hour, dt.minute,
+                                               dt.second)
+
+
+_DECIMAL = re.compile(r"\d+\.\d+")
+_INTEGER = re.compile(r"\d+")
 
 
 def _value(raw):
     """'001234.567*kWh' -> (Decimal-free number, unit); other text stays a string."""
     text = raw.decode("ascii", "replace")
     value, _, unit = text.partition("*")
-    if re.fullmatch(r"\d+\.\d+", value):
+    if _DECIMAL.fullmatch(value):
         return float(value), unit or None
-    if re.fullmatch(r"\d+", value) and unit:
+    if unit and _INTEGER.fullmatch(value):
         return int(value), unit
     return value, unit or None
 
 
+def shape_key(obis):
+    """The _SHAPES key of an OBIS code: M-Bus channels 1-9 share one entry."""
+    return _CHANNEL.sub("0-n:", obis, count=1) if obis.startswith("0-") else obis
+
+
 class Telegram:
+    """One telegram. `ok` is the verdict: CRC right and the strict checks passed (see module
+    docstring); `error` says why not. `crc_ok` is None for a telegram sent without a CRC (DSMR
+    2.2/3), which can then only be accepted on its syntax.
+
+    `fields` maps OBIS to value (number, text, or a list for the failure log), `units` OBIS to
+    unit. A telegram whose CRC already failed is only split into fields when someone asks."""
+
     def __init__(self, raw):
         self.raw = bytes(raw)
-        self.header = ""
-        self.fields = {}  # OBIS -> value (number, str, or list for the failure log)
-        self.units = {}
         self.crc_ok = False
         self.crc_sent = None
         self.crc_computed = None
-        self._parse()
+        self.error = None
+        self.unknown_obis = []
+        self._fields = None
+        self._units = {}
+        self._check()
+        self.ok = self.crc_ok is not False and self.error is None
 
-    def _parse(self):
+    def _check(self):
         raw = self.raw
         bang = raw.rfind(b"!")
         body = raw[: bang + 1]
         self.crc_computed = crc16(body)
         tail = raw[bang + 1 :].strip()
-        try:
-            self.crc_sent = int(tail[:4], 16) if tail else None
-        except ValueError:
-            self.crc_sent = None
-        self.crc_ok = self.crc_sent == self.crc_computed and bool(re.fullmatch(rb"[0-9A-F]{4}", tail))
-        lines = body[:-1].split(b"\n")
-        self.header = lines[0].strip().decode("ascii", "replace")
-        for line in lines[1:]:
+        if not tail:
+            self.crc_ok = None
+        else:
+            try:
+                self.crc_sent = int(tail[:4], 16)
+            except ValueError:
+                self.crc_sent = None
+            self.crc_ok = self.crc_sent == self.crc_computed and bool(re.fullmatch(rb"[0-9A-F]{4}", tail))
+        strict = _STRICT.fullmatch(raw) is not None
+        if not strict:
+            self.error = self._syntax_error()
+        if self.crc_ok is not False:
+            self._parse(strict)
+            if self.crc_ok is None and self.error is None and "1-3:0.2.8" in self._fields:
+                self.error = "no CRC on a DSMR 4/5 telegram"
+
+    @property
+    def fields(self):
+        if self._fields is None:
+            self._parse(False)
+        return self._fields
+
+    @property
+    def units(self):
+        self.fields
+        return self._units
+
+    @property
+    def header(self):
+        end = self.raw.find(b"\n")
+        return self.raw[:end].strip().decode("ascii", "replace")
+
+    def _parse(self, strict):
+        fields = self._fields = {}
+        units = self._units
+        body = self.raw[: self.raw.rfind(b"!")]
+        for line in body.split(b"\n")[1:]:
             m = _LINE.match(line.rstrip(b"\r") + b"\r")
             if not m:
                 continue
             obis = m.group(1).decode()
+            if strict:
+                self._check_shape(obis, m.group(2))
             groups = _GROUP.findall(m.group(2))
             if obis == "1-0:99.97.0":
-                self.fields[obis] = self._failure_log(groups)
+                fields[obis] = self._failure_log(groups)
                 continue
             if len(groups) == 1:
                 value, unit = _value(groups[0])
@@ -80,23 +203,57 @@ class Telegram:
                     value = int(value)
                 if obis == "0-0:1.0.0" and isinstance(value, str):
                     try:
-                        value = parse_timestamp(value).strftime("%Y-%m-%dT%H:%M:%SZ")
+                        value = _iso(parse_timestamp(value))
                     except ValueError:
-                        pass
-                self.fields[obis] = value
+                        if strict and self.error is None:
+                            self.error = "bad timestamp %r" % value
+                fields[obis] = value
                 if unit:
-                    self.units[obis] = unit
+                    units[obis] = unit
             else:
-                self.fields[obis] = [_value(g)[0] for g in groups]
+                fields[obis] = [_value(g)[0] for g in groups]
+
+    def _check_shape(self, obis, values):
+        if obis in self._fields and self.error is None:
+            self.error = "%s twice" % obis
+        shape = _SHAPES.get(shape_key(obis))
+        if shape is None:
+            self.unknown_obis.append(obis)
+            if (obis[0] not in "01" or obis[1] != "-") and self.error is None:
+                # P1 carries abstract (0-) and electricity (1-) objects only; gas, heat and
+                # water readings come as 0-n M-Bus channels.
+                self.error = "OBIS %s is not a P1 object" % obis
+            return
+        if self.error is None:
+            if not shape.fullmatch(values):
+                self.error = "%s value %r out of shape" % (obis, values.decode("ascii"))
+            elif obis == "1-0:99.97.0":
+                groups = _GROUP.findall(values)
+                if groups[0] and int(groups[0]) != (len(groups) - 2) // 2:
+                    self.error = "1-0:99.97.0 says %s entries, holds %d" % (
+                        groups[0].decode(), (len(groups) - 2) // 2)
+
+    def _syntax_error(self):
+        raw = self.raw
+        if not raw.isascii():
+            return "non-ASCII byte at %d" % next(i for i, b in enumerate(raw) if b > 127)
+        if not re.match(rb"/[A-Za-z]{3}\d[ \"-.0-~]*\r\n", raw):
+            return "bad header"
+        if not re.search(rb"!(?:[0-9A-F]{4})?\r\n\Z", raw):
+            return "bad end"
+        for no, line in enumerate(raw.split(b"\n")[1:-1], 2):
+            if not line.endswith(b"\r"):
+                return "line %d: no CR before LF" % no
+        return "bad line syntax"
 
     @staticmethod
     def _failure_log(groups):
         entries = []
         for i in range(2, len(groups) - 1, 2):
-            end = groups[i].decode()
+            end = groups[i].decode("ascii", "replace")
             dur = _value(groups[i + 1])[0]
             try:
-                end = parse_timestamp(end).strftime("%Y-%m-%dT%H:%M:%SZ")
+                end = _iso(parse_timestamp(end))
             except ValueError:
                 pass
             entries.append({"end": end, "duration_s": dur})
@@ -110,13 +267,17 @@ class Telegram:
     @property
     def timestamp(self):
         v = self.fields.get("0-0:1.0.0")
-        return datetime.strptime(v, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=timezone.utc) if v else None
+        if not v or not isinstance(v, str) or not v.endswith("Z"):
+            return None
+        return datetime.strptime(v, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=timezone.utc)
 
 
 class P1StreamDecoder:
     """Cuts a byte stream into telegrams ('/' ... '!XXXX' CRLF), whatever the read boundaries.
 
     Bytes before a '/' are counted as skipped; a telegram longer than `max_len` is abandoned.
+    (Plain P1 only; the console uses meterkast.frames, which also finds encrypted and HDLC
+    frames.)
     """
 
     def __init__(self, max_len=8192):
