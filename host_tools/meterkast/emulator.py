@@ -50,7 +50,7 @@ class Emulator:
     def __init__(self, p1="pty", p3=None, start=None, speed=1.0, seed=1, scenario=None,
                  state=None, keys=None, duration=None, report=True, serial=None,
                  baudrate=115200, on_event=None, extra_args=(), heapsize=None, p1_faults=None,
-                 p3_faults=None, capture=None):
+                 p3_faults=None, capture=None, firmware=None):
         if speed <= 0:
             raise CliError("--speed must be greater than 0")
         self.specs = {"p1": p1, "p3": p3}
@@ -69,6 +69,7 @@ class Emulator:
         self.on_event = on_event
         self.extra_args = list(extra_args)
         self.heapsize = heapsize  # MicroPython heap (e.g. "96K"): a board's RAM
+        self.firmware = Path(firmware) if firmware else firmware_dir()  # or a compiled tree
         # Line faults (meterkast.faults SPEC text) and a capture file (path or CaptureWriter)
         self.faults = {name: FaultSpec.parse(spec, "--%s-faults" % name)
                        for name, spec in (("p1", p1_faults), ("p3", p3_faults))}
@@ -102,7 +103,7 @@ class Emulator:
         cmd = [micropython_command()]
         if self.heapsize:
             cmd += ["-X", "heapsize=%s" % self.heapsize]
-        cmd += [str(firmware_dir() / "main.py")]
+        cmd += [str(self.firmware / "main.py")]
         if self.capture is not None and self._capture_writer is None:
             from meterkast.capture import CaptureWriter
 
@@ -139,9 +140,9 @@ class Emulator:
             cmd += ["--report"]
         cmd += self.extra_args
         env = dict(os.environ)
-        env["MICROPYPATH"] = "%s:.frozen" % firmware_dir()
+        env["MICROPYPATH"] = "%s:.frozen" % self.firmware
         self.proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                     stdin=subprocess.DEVNULL, env=env, cwd=str(firmware_dir()))
+                                     stdin=subprocess.DEVNULL, env=env, cwd=str(self.firmware))
         for line in self.lines.values():
             line.start()
         self._reader = threading.Thread(target=self._read_stdout, daemon=True)
