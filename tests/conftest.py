@@ -13,6 +13,9 @@ FW_TESTS = ROOT / "tests" / "fw"
 VECTORS = ROOT / "tests" / "vectors"
 sys.path.insert(0, str(ROOT / "tests"))
 
+# tests/fw holds MicroPython scripts, run by test_firmware_units.py, not pytest modules.
+collect_ignore_glob = ["fw/*"]
+
 
 def micropython_exe():
     exe = shutil.which("micropython", path=str(Path(sys.executable).parent)) or shutil.which(
