@@ -18,8 +18,8 @@
 #             reboot would reuse GCM nonces
 #
 # Clients (by HDLC client SAP):
-#   16  public: LN context without ciphering, no authentication; clock, logical device name,
-#       association and invocation-counter objects only (comms.cosem has the table)
+#   16  public: LN context without ciphering, no authentication; clock, logical device name
+#       and the invocation-counter objects only (comms.cosem has the access table)
 #   1   management: LN context with ciphering, HLS-GMAC (mechanism 5), every APDU SC 0x30,
 #       general-glo-ciphering (0xDB) or service-specific (0xC8/0xC9/0xCB, answered with
 #       0xCC/0xCD/0xCF), in the form of the request
