@@ -24,9 +24,11 @@ def _unix_config(argv):
     ap.add_argument("--serial")
     ap.add_argument("--duration", type=int)
     ap.add_argument("--report", action="store_true")
+    ap.add_argument("--frontend", default="direct")  # direct | waveform | ic (hal.unix.frontends)
     args = ap.parse_args(argv)
     cfg = {}
-    for k in ("p1", "p3", "ctl", "start", "speed", "seed", "scenario", "state", "keys", "serial", "report", "duration"):
+    for k in ("p1", "p3", "ctl", "start", "speed", "seed", "scenario", "state", "keys", "serial", "report", "duration",
+              "frontend"):
         cfg[k] = getattr(args, k)
     if cfg["speed"] == int(cfg["speed"]):
         cfg["speed"] = int(cfg["speed"])

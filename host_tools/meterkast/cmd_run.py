@@ -30,6 +30,9 @@ def add_arguments(p):
                    help="faults on the P1 line, e.g. ber=1e-4,drop=1e-4,break=200@30,seed=1")
     p.add_argument("--p3-faults", metavar="SPEC", help="faults on the P3 line, same SPEC")
     p.add_argument("--capture", metavar="FILE", help="record every byte on the lines, with times")
+    p.add_argument("--frontend", choices=("direct", "waveform", "ic"), default="direct",
+                   help="measurement front-end: the household's power as is (direct), ADC samples "
+                        "through the window DSP (waveform), or emulated ADE7953 chips (ic)")
 
 
 def main(args):
@@ -50,7 +53,7 @@ def main(args):
                    scenario=args.scenario, state=args.state, keys=args.keys,
                    duration=args.duration, report=report_file is not None, serial=args.serial,
                    on_event=on_event, heapsize=args.heapsize, p1_faults=args.p1_faults,
-                   p3_faults=args.p3_faults, capture=args.capture)
+                   p3_faults=args.p3_faults, capture=args.capture, frontend=args.frontend)
     emu.start()
     for name in ("p1", "p3"):
         if name in emu.endpoints:

@@ -50,7 +50,7 @@ class Emulator:
     def __init__(self, p1="pty", p3=None, start=None, speed=1.0, seed=1, scenario=None,
                  state=None, keys=None, duration=None, report=True, serial=None,
                  baudrate=115200, on_event=None, extra_args=(), heapsize=None, p1_faults=None,
-                 p3_faults=None, capture=None, firmware=None):
+                 p3_faults=None, capture=None, firmware=None, frontend=None):
         if speed <= 0:
             raise CliError("--speed must be greater than 0")
         self.specs = {"p1": p1, "p3": p3}
@@ -69,6 +69,7 @@ class Emulator:
         self.on_event = on_event
         self.extra_args = list(extra_args)
         self.heapsize = heapsize  # MicroPython heap (e.g. "96K"): a board's RAM
+        self.frontend = frontend  # direct | waveform | ic (hal.unix.frontends)
         self.firmware = Path(firmware) if firmware else firmware_dir()  # or a compiled tree
         # Line faults (meterkast.faults SPEC text) and a capture file (path or CaptureWriter)
         self.faults = {name: FaultSpec.parse(spec, "--%s-faults" % name)
@@ -136,6 +137,8 @@ class Emulator:
             cmd += ["--duration", str(int(self.duration))]
         if self.serial is not None:
             cmd += ["--serial", str(self.serial)]
+        if self.frontend:
+            cmd += ["--frontend", self.frontend]
         if self.report:
             cmd += ["--report"]
         cmd += self.extra_args

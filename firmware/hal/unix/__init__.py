@@ -3,7 +3,7 @@
 import json
 
 from hal.unix.clock import SimClock
-from hal.unix.frontend_direct import DirectFrontend
+from hal.unix.frontends import build_frontend
 from hal.unix.household import Household
 from hal.unix.report import Report
 from hal.unix.uart import PtyUart
@@ -34,7 +34,8 @@ class UnixHal:
             with open(config["scenario"]) as f:
                 params = json.load(f)
         self.household = Household(config.get("seed", 1), params)
-        self.frontend = DirectFrontend(self.household, self.clock)
+        self.frontend = build_frontend(config.get("frontend") or "direct", self.household,
+                                       self.clock, config.get("seed", 1))
         self.p1 = PtyUart(config["p1"]) if config.get("p1") else None
         self.p3 = PtyUart(config["p3"]) if config.get("p3") else None
         self.control = None

@@ -6,7 +6,8 @@
 # measure the same household through samples or chip registers instead.
 from array import array
 
-from contract.frontend import CURRENT_MA, ENERGY_MWS, FLAGS, FREQUENCY_MHZ, POWER_MW, VOLTAGE_DV
+from contract.frontend import (CURRENT_MA, ENERGY_MWS, FLAGS, FREQUENCY_MHZ, POWER_FACTOR,
+                               POWER_MW, VOLTAGE_DV)
 from util.tz import LocalTime
 
 
@@ -32,10 +33,12 @@ class DirectFrontend:
                 out[VOLTAGE_DV + ph] = dv
                 a = mw if mw >= 0 else -mw
                 out[CURRENT_MA + ph] = a * 10000 // (dv * self._pf[ph]) if dv > 0 else 0
+                out[POWER_FACTOR + ph] = (self._pf[ph] if mw > 0 else -self._pf[ph]) if mw else 0
             else:
                 out[ENERGY_MWS + ph] = 0
                 out[POWER_MW + ph] = 0
                 out[VOLTAGE_DV + ph] = 0
                 out[CURRENT_MA + ph] = 0
+                out[POWER_FACTOR + ph] = 0
         out[FREQUENCY_MHZ] = 50000
         out[FLAGS] = 0

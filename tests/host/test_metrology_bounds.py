@@ -1,0 +1,142 @@
+"""The window DSP's claim that no intermediate value reaches 2**30, checked, not argued.
+
+On a 32-bit board MicroPython's small ints hold 31 bits; anything larger becomes a heap object,
+so one overflow in the per-sample kernel or the per-window close would make the hot path
+allocate on a board while the unix port (63-bit small ints, and heap_lock) never shows it. Here
+the bytecode kernel and WindowDsp.close run under CPython with every integer wrapped in a type
+that fails the moment an arithmetic result reaches 2**30, on worst-case inputs: full-scale and
+clipped samples, offsets, the largest calibration gains and phase leads, the longest windows.
+"""
+import importlib
+import math
+import sys
+import types
+
+import pytest
+from conftest import FIRMWARE
+
+LIMIT = 1 << 30
+
+
+class Small(int):
+    """An int that must stay a MicroPython small int on a 32-bit port."""
+
+    def __new__(cls, v):
+        v = int(v)
+        if not -LIMIT <= v < LIMIT:
+            raise OverflowError("intermediate %d reaches 2**30" % v)
+        return super().__new__(cls, v)
+
+
+def _op(name):
+    base = getattr(int, name)
+
+    def f(a, b):
+        r = base(int(a), int(b))
+        return r if r is NotImplemented else Small(r)
+
+    return f
+
+
+for _name in ("__add__", "__radd__", "__sub__", "__rsub__", "__mul__", "__rmul__",
+              "__floordiv__", "__rfloordiv__", "__mod__", "__rmod__", "__lshift__",
+              "__rlshift__", "__rshift__", "__rrshift__", "__and__", "__rand__", "__or__",
+              "__ror__", "__xor__", "__rxor__"):
+    setattr(Small, _name, _op(_name))
+Small.__neg__ = lambda a: Small(-int(a))
+
+
+@pytest.fixture
+def wf():
+    """metrology.waveform imported under CPython (bytecode twin only), sys state restored."""
+    saved_path = list(sys.path)
+    saved_mods = dict(sys.modules)
+    shim = types.ModuleType("micropython")
+    shim.const = lambda x: x
+    sys.modules["micropython"] = shim
+    sys.modules["metrology.waveform_viper"] = None  # an ImportError: the bytecode fallback
+    sys.path.insert(0, str(FIRMWARE))
+    for name in [m for m in sys.modules if m == "metrology" or m.startswith("metrology.")]:
+        if name != "metrology.waveform_viper":
+            del sys.modules[name]
+    try:
+        yield importlib.import_module("metrology.waveform")
+    finally:
+        sys.path[:] = saved_path
+        sys.modules.clear()
+        sys.modules.update(saved_mods)
+
+
+class CheckedState(list):
+    """The state array: values read back are Small (stores of anything are fine)."""
+
+    def __getitem__(self, k):
+        return Small(list.__getitem__(self, k))
+
+
+def _dsp(wf, vpc, apc, lead, cycles=10):
+    d = wf.WindowDsp(wf.calibration(vpc, apc, lead, 3200), 3200, cycles, "bytecode")
+    d.st = CheckedState(int(x) for x in d.st)
+    return d
+
+
+def _feed_all(wf, d, v, i):
+    v = [Small(x) for x in v]
+    i = [Small(x) for x in i]
+    closes = 0
+    start = 0
+    while d.feed(v, i, start, len(v)):
+        d.close()
+        closes += 1
+        start = d.st[wf.START]
+    return closes
+
+
+def _clip(x):
+    return max(-32767, min(32767, int(round(x))))
+
+
+@pytest.mark.parametrize("lead", [-3.0, 0.0, 3.0])
+@pytest.mark.parametrize("gain", [0.93, 1.07])
+def test_full_scale_never_reaches_2_30(wf, lead, gain):
+    vpc = 450 / 32767 * gain  # a divider 7 % off either way, calibrated
+    apc = 100 / 32767 * gain
+    n = 1920  # 30 cycles: windows open, close and reopen
+    # voltage: an overdriven, clipped sine with a DC offset; current: a full-scale square wave
+    # in phase (the largest v*i) then in anti-phase (the largest export)
+    v = [_clip(40000 * math.sin(2 * math.pi * 50 * k / 3200) + 300) for k in range(n)]
+    for sign in (1, -1):
+        i = [32767 * sign if (k % 64) < 32 else -32767 * sign for k in range(n)]
+        d = _dsp(wf, vpc, apc, lead)
+        d.st[wf.OFF_V] = -300  # offsets that make |v - offset| exceed full scale
+        d.st[wf.OFF_I] = 250
+        assert _feed_all(wf, d, v, i) >= 2
+        assert d.complete and abs(d.f_mhz - 50000) < 20
+        assert d.p_mw * sign > 0 and d.i_ma > 0.99 * 100000 * gain
+
+
+def test_longest_window_and_dead_line(wf):
+    # no crossings at all: the window runs to N_MAX with full-scale DC on both channels
+    d = _dsp(wf, 450 / 32767, 100 / 32767, 0.0, cycles=50)
+    v = [32767] * 4000
+    i = [-32767] * 4000
+    _feed_all(wf, d, v, i)
+    d = _dsp(wf, 450 / 32767, 100 / 32767, 2.0, cycles=50)
+    assert _feed_all(wf, d, [0] * 9000, [32767] * 9000) >= 1 and d.f_mhz == 0
+
+
+def test_the_checker_does_fire(wf):
+    with pytest.raises(OverflowError):
+        Small(40000) * Small(40000)
+    # a current count far off its offset: with the clamp the kernel stays small, without it
+    # i'^2 would pass 2**30, so the clamp is load-bearing
+    v = [_clip(23000 * math.sin(2 * math.pi * k / 64)) for k in range(1400)]
+    for i_max, fails in ((32767, False), (70000, True)):
+        d = _dsp(wf, 450 / 32767, 100 / 32767, 0.0)
+        d.st[wf.OFF_I] = -32000
+        d.st[wf.I_MAX] = i_max
+        if fails:
+            with pytest.raises(OverflowError):
+                _feed_all(wf, d, v, [32767] * 1400)
+        else:
+            _feed_all(wf, d, v, [32767] * 1400)
