@@ -31,7 +31,7 @@ from metrology.power import power_factor
 try:
     from metrology import waveform_viper as _native
 except (ImportError, SyntaxError, ValueError):  # no native emitter, or an .mpy for another arch
-    _native = None
+    _native = None  # type: ignore[assignment]
 
 # per-phase state words (array 'i')
 E_HI = const(0)  # window active energy, whole mWs (floor), signed
