@@ -59,6 +59,8 @@ class Meter:
 
     async def _control(self):
         ctl = self.hal.control
+        warned = False
+        ticks = 0
         while not self.stopping:
             if ctl is not None:
                 line = ctl.poll()
@@ -67,7 +69,24 @@ class Meter:
             self.hal.watchdog.feed()
             if self.metrology.finished() and self._ports_idle():
                 self.stopping = True
+            ticks += 1
+            if not warned and ticks % 50 == 0:
+                warned = self._check_lag()
             await asyncio.sleep_ms(20)
+
+    def _check_lag(self):
+        """Faster than this machine can simulate, meter time falls behind the clock: say so once."""
+        m = self.metrology
+        clock = self.hal.clock
+        behind = clock.mono() - m.second
+        if m.finished() or behind <= 5 * clock.speed:
+            return False
+        self.hal.report.log(
+            "warning",
+            "metrology is %d meter seconds behind the clock: --speed %s is more than this machine "
+            "can simulate; meter time advances slower than asked" % (behind, clock.speed),
+        )
+        return True
 
     def _ports_idle(self):
         p1 = self.comms.p1

@@ -46,7 +46,7 @@ def main(args):
 
             report_file.write(json.dumps(ev) + "\n")
         kind = ev.get("ev")
-        if kind in ("error", "clock", "text"):
+        if kind in ("error", "clock", "text", "warning", "critical"):
             print("firmware: %s" % ev.get("msg"), file=sys.stderr)
 
     emu = Emulator(p1=args.p1, p3=args.p3, start=args.start, speed=args.speed, seed=args.seed,
