@@ -8,7 +8,7 @@
 #     Σ v'·i'   active energy, directly in 2^-15 mWs (see the unit choice below)
 #     Σ v'², Σ i'²  for the RMS values;  Σ v, Σ i (raw) for the offset estimate
 # A window closes on a confirmed positive voltage zero crossing after `cycles` whole cycles
-# (emonLibCM style: a crossing counts once the new polarity held for _CONFIRM samples, and
+# (emonLibCM style: a crossing counts once the new polarity held for CONFIRM samples, and
 # only after a negative half-cycle that went below -hysteresis, so noise on a dead line never
 # makes a crossing). The ripple of instantaneous power (twice line frequency) sums to zero
 # over whole cycles, so the window mean is the active power without ripple.

@@ -39,7 +39,8 @@ def main(args):
     return 0 if ok else 1
 
 
-def print_table(rows, kinds, out=sys.stdout):
+def print_table(rows, kinds, out=None):
+    out = out or sys.stdout
     points = []
     by = {}
     for r in rows:
@@ -76,7 +77,8 @@ def print_table(rows, kinds, out=sys.stdout):
     return ok
 
 
-def print_functional(kinds, out=sys.stdout):
+def print_functional(kinds, out=None):
+    out = out or sys.stdout
     ok = True
     for r in run_bench("starting", kinds):
         good = judge_starting(r)
