@@ -26,19 +26,26 @@ def build_frontend(kind, household, clock, seed=1, full_rate=None):
 
 
 def build_measuring(kind, mains, un_dv=2300, seed=1, full_rate=True, ib_ma=5000, sensors=None,
-                    impl=None, read_with_reset=True):
+                    impl=None, read_with_reset=True, calibration=None):
     """A waveform or ic front-end measuring `mains` (a hal.unix.signals.Mains), with the
-    sensors' factory calibration loaded as a production line would have done."""
+    calibration a production line found by measurement (hal.unix.factory) loaded, or the
+    given `calibration` ("model": the exact inverse of the sensor model)."""
     from hal.unix.signals import default_sensors
 
     if sensors is None:
         sensors = default_sensors(FS)
+    if calibration is None and kind in KINDS[1:]:
+        from hal.unix.factory import calibrate
+
+        calibration = calibrate(kind, sensors, mains.phases, seed, un_dv, ib_ma)
     if kind == "waveform":
         from hal.unix.waveform_source import WaveformSource
         from metrology.adc_frontend import AdcFrontend
 
         src = WaveformSource(mains, sensors, FS, seed=seed)
-        return AdcFrontend(src, src.factory_calibration(), full_rate, ib_ma, un_dv, impl=impl)
+        if calibration == "model":
+            calibration = src.factory_calibration()
+        return AdcFrontend(src, calibration, full_rate, ib_ma, un_dv, impl=impl)
     if kind == "ic":
         from hal.unix.metering_ic import ChipSet
         from metrology.ade7953 import Ade7953
@@ -46,7 +53,9 @@ def build_measuring(kind, mains, un_dv=2300, seed=1, full_rate=True, ib_ma=5000,
 
         chipset = ChipSet(mains, sensors, seed)
         chips = [Ade7953(chipset.bus, pin) for pin in chipset.pins]
-        fe = IcFrontend(chips, chipset.factory_calibration(), ib_ma=ib_ma, un_dv=un_dv,
+        if calibration == "model":
+            calibration = chipset.factory_calibration()
+        fe = IcFrontend(chips, calibration, ib_ma=ib_ma, un_dv=un_dv,
                         read_with_reset=read_with_reset, advance=chipset.run_until)
         fe.chipset = chipset
         return fe

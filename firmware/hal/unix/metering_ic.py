@@ -354,7 +354,8 @@ class ChipSet:
             self.second += 1
 
     def factory_calibration(self, f_nominal=50):
-        """Per phase (AVGAIN, AIGAIN, AWGAIN, PHCALA) as the calibration step would find them."""
+        """Per phase (AVGAIN, AIGAIN, AWGAIN, PHCALA) from the sensor model: the yardstick for
+        hal.unix.factory, which finds them by measurement through the SPI driver."""
         cal = []
         for chip in self.chips:
             s = chip.sensor

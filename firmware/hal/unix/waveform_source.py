@@ -89,8 +89,9 @@ class WaveformSource:
         self._st[0] = -0x80000000
 
     def factory_calibration(self, f_nominal=50):
-        """What the meter's calibration step would have stored, per phase: counts -> V and A,
-        and the current's phase lead (emulated production: derived from the sensor model)."""
+        """The exact inverse of the sensor model, per phase: counts -> V and A, and the
+        current's phase lead. The yardstick for hal.unix.factory, whose calibration found by
+        measurement is the one the emulated meters get (calibration="model" selects this)."""
         cal = []
         for s in self.sensors[: self.phases]:
             cal.append((self.volts_per_count / (1 + s.v_gain), self.amps_per_count / (1 + s.i_gain),
