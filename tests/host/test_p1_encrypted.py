@@ -88,6 +88,33 @@ def test_dsmr_parser_decrypts_and_verifies_every_frame(keys, tmp_path):
         parser().parse(f.hex(), encryption_key=wrong, authentication_key=k["p1"]["ak"])
 
 
+def test_console_verifies_real_frames_and_rejects_every_tampered_one(keys, tmp_path):
+    from meterkast.frames import FrameDecoder, Keys
+
+    path, k = keys
+    with meter(p1="pty", start="2026-08-01T12:00:00Z", keys=path, state=tmp_path / "st",
+               duration=5) as emu:
+        frames = read_frames(emu.port("p1"), 4)
+        emu.wait(15)
+    assert len(frames) >= 3
+    good = FrameDecoder(Keys.load(str(path))).feed(b"".join(frames))
+    assert [f.frame_counter for f in good] == [int.from_bytes(f[14:18], "big") for f in frames]
+    assert all(f.ok and f.tag_ok and f.telegram.crc_ok for f in good)
+    rng = random.Random(11)
+    for _ in range(300):
+        bad = bytearray(frames[0])
+        bit = rng.randrange(len(bad) * 8)  # anywhere: header, counter, ciphertext, tag
+        bad[bit // 8] ^= 1 << (bit % 8)
+        dec = FrameDecoder(Keys.load(str(path)))
+        out = dec.feed(bytes(bad)) + dec.flush(final=True)
+        assert out, "the bytes are reported, not silently dropped"
+        assert not any(f.ok for f in out), "a tampered frame is never shown as data"
+    wrong = Keys.load(str(path))
+    wrong.p1_ek = bytes(16)
+    out = FrameDecoder(wrong).feed(frames[0])
+    assert out and not out[0].ok and out[0].telegram is None
+
+
 def test_no_iv_repeats_across_fifty_kills(keys, tmp_path):
     path, k = keys
     rng = random.Random(50)
