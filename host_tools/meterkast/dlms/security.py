@@ -37,20 +37,15 @@ class Keys:
 
     @classmethod
     def load(cls, path):
-        with open(path) as f:
-            doc = json.load(f)
-        m = doc["management"]
-        keys = cls(
-            bytes.fromhex(doc["system_title"]),
-            bytes.fromhex(m["ek"]),
-            bytes.fromhex(m["ak"]),
-            bytes.fromhex(m["client_system_title"]),
-        )
-        if len(keys.ek) != 16 or len(keys.ak) != 16:
-            raise ValueError("management ek and ak must be 16 bytes (32 hex digits)")
-        if len(keys.system_title) != 8 or len(keys.client_system_title) != 8:
-            raise ValueError("system titles must be 8 bytes (16 hex digits)")
-        return keys
+        """The management keys of a keys file, checked by the one keys-file parser."""
+        from meterkast.errors import CliError
+        from meterkast.keys import load_keys
+
+        doc = load_keys(path)
+        m = doc.get("management")
+        if m is None:
+            raise CliError("keys file %s has no \"management\" section (P3 keys)" % path)
+        return cls(doc["system_title"], m["ek"], m["ak"], m["client_system_title"])
 
 
 def _iv(title, ic):
