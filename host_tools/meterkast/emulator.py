@@ -38,7 +38,7 @@ def scenario_path(name):
         return None
     p = Path(name)
     if p.suffix == ".json" and p.is_file():
-        return p
+        return p.resolve()
     candidate = SCENARIOS / (name + ".json")
     if candidate.is_file():
         return candidate
@@ -61,7 +61,8 @@ class Emulator:
         self.speed = speed
         self.seed = seed
         self.scenario = scenario_path(scenario)
-        self.keys = keys
+        # The firmware runs in its own directory: every path it gets must be absolute.
+        self.keys = os.path.abspath(keys) if keys is not None else None
         self.duration = duration
         self.report = report
         self.serial = serial
@@ -88,7 +89,7 @@ class Emulator:
         if state is None:
             self._tmp = tempfile.mkdtemp(prefix="meterkast-")
             state = self._tmp
-        self.state = str(state)
+        self.state = os.path.abspath(str(state))
         self.events = []
         self.endpoints = {}
         self.lines = {}

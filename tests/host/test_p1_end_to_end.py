@@ -166,3 +166,19 @@ def test_cli_run_reports_firmware_death(tmp_path):
         os.kill(pid, 9)
     assert proc.wait(10) != 0
     assert "firmware exited" in proc.stderr.read()
+
+
+def test_relative_state_and_keys_paths(tmp_path):
+    """Paths are taken relative to where the user runs meterkast, not where the firmware lives."""
+    assert subprocess.run([sys.executable, "-m", "meterkast.cli", "keys", "new", "--out", "k.json"],
+                          cwd=tmp_path, capture_output=True).returncode == 0
+    p = subprocess.run([sys.executable, "-m", "meterkast.cli", "run", "--keys", "k.json", "--duration", "2",
+                        "--start", "2026-05-05T05:05:05Z"], cwd=tmp_path, capture_output=True, text=True,
+                       timeout=60)
+    assert p.returncode == 0, p.stderr
+    assert (tmp_path / "k.json.state" / "flash.img").is_file()
+    p = subprocess.run([sys.executable, "-m", "meterkast.cli", "run", "--state", "m1", "--duration", "2",
+                        "--start", "2026-05-05T05:05:05Z"], cwd=tmp_path, capture_output=True, text=True,
+                       timeout=60)
+    assert p.returncode == 0, p.stderr
+    assert (tmp_path / "m1" / "flash.img").is_file()
