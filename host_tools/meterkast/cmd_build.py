@@ -62,10 +62,10 @@ def mpy_cross_version():
     return out.stdout.strip()
 
 
-def _sources(fw):
+def _sources(fw, exclude):
     for path in sorted(fw.rglob("*.py")):
         rel = path.relative_to(fw).as_posix()
-        if "__pycache__" in rel or any(rel == d or rel.startswith(d + "/") for d in EXCLUDE_DIRS):
+        if "__pycache__" in rel or any(rel == d or rel.startswith(d + "/") for d in exclude):
             continue
         yield path, rel
 
@@ -84,32 +84,45 @@ def sha256(path):
     return hashlib.sha256(Path(path).read_bytes()).hexdigest()
 
 
+def compile_tree(fw, out, march, exclude=EXCLUDE_DIRS, strict=True):
+    """Compile every module of `fw` into `out` (replaced); main.py/boot.py are copied. With
+    strict=False a module mpy-cross rejects is copied as source (the unix port compiles it at
+    import); a board build is always strict. Returns {rel: {size, source_size, sha256}}."""
+    fw = Path(fw)
+    out = Path(out)
+    exe = mpy_cross_command()
+    _clear(out)
+    (out / MARKER).write_text("{}\n")  # replaced by build()'s manifest
+    files = {}
+    for src, rel in _sources(fw, exclude):
+        dest_rel = rel
+        if rel not in SOURCE_FILES:
+            dest_rel = rel[:-3] + ".mpy"
+        (out / dest_rel).parent.mkdir(parents=True, exist_ok=True)
+        if rel not in SOURCE_FILES:
+            proc = subprocess.run([exe, "-march=" + march, "-s", rel, "-o", str(out / dest_rel), str(src)],
+                                  capture_output=True, text=True)
+            if proc.returncode != 0:
+                if strict:
+                    raise CliError("mpy-cross failed on %s: %s" % (rel, (proc.stderr or proc.stdout).strip()))
+                (out / dest_rel).unlink(missing_ok=True)
+                dest_rel = rel
+        if dest_rel == rel:
+            shutil.copyfile(src, out / dest_rel)
+        files[dest_rel] = {"size": (out / dest_rel).stat().st_size, "source_size": src.stat().st_size,
+                           "sha256": sha256(out / dest_rel)}
+    return files
+
+
 def build(target, out, fw=None):
     """Compile into `out` (replaced); returns the manifest {target, march, files: {rel: info}}."""
     if target not in TARGETS:
         raise CliError("unknown build target %r; choose from %s" % (target, ", ".join(TARGETS)))
     fw = Path(fw or firmware_dir())
-    out = Path(out)
     march = march_for(target, fw)
-    exe = mpy_cross_command()
-    _clear(out)
-    files = {}
-    for src, rel in _sources(fw):
-        if rel in SOURCE_FILES:
-            dest_rel = rel
-            (out / dest_rel).parent.mkdir(parents=True, exist_ok=True)
-            shutil.copyfile(src, out / dest_rel)
-        else:
-            dest_rel = rel[:-3] + ".mpy"
-            (out / dest_rel).parent.mkdir(parents=True, exist_ok=True)
-            proc = subprocess.run([exe, "-march=" + march, "-s", rel, "-o", str(out / dest_rel), str(src)],
-                                  capture_output=True, text=True)
-            if proc.returncode != 0:
-                raise CliError("mpy-cross failed on %s: %s" % (rel, (proc.stderr or proc.stdout).strip()))
-        files[dest_rel] = {"size": (out / dest_rel).stat().st_size, "source_size": src.stat().st_size,
-                           "sha256": sha256(out / dest_rel)}
+    files = compile_tree(fw, out, march)
     manifest = {"target": target, "march": march, "mpy_cross": mpy_cross_version(), "files": files}
-    (out / MARKER).write_text(json.dumps(manifest, indent=1, sort_keys=True) + "\n")
+    (Path(out) / MARKER).write_text(json.dumps(manifest, indent=1, sort_keys=True) + "\n")
     return manifest
 
 
