@@ -16,7 +16,9 @@
 #              (the 5 V data-request line through a divider; None = always send)
 #   p3         grid-operator port: UART id, tx/rx GPIO (None: no P3 on this board)
 #   wdt_ms     watchdog timeout (the RP2040/RP2350 hardware maximum is 8388 ms)
-#   frontend   measurement front-end (see hal.board.frontend); None until one is fitted
+#   frontend   measurement front-end (see hal.board.frontend): here ADE7953 metering ICs on SPI
+#              (hal.board.ic), one per phase; the sampled-waveform front-end needs a board
+#              sample source (ADC by DMA) that does not exist yet
 #   nominal_dv nominal voltage in 0.1 V
 
 
@@ -31,7 +33,9 @@ def _pico(name, chip):
         "p1": {"uart": 0, "tx": 0, "rx": 1, "invert": True, "request": 2},
         "p3": {"uart": 1, "tx": 4, "rx": 5},
         "wdt_ms": 8000,
-        "frontend": None,
+        # SPI0 on its default pins; chip selects for L1, L2, L3
+        "frontend": {"kind": "ic", "module": "hal.board.ic", "spi": 0, "sck": 18, "mosi": 19,
+                     "miso": 16, "cs": [17, 20, 21]},
         "nominal_dv": 2300,
     }
 
@@ -48,7 +52,9 @@ def _devkitc():
         "p1": {"uart": 2, "tx": 17, "rx": 16, "invert": True, "request": 27},
         "p3": {"uart": 1, "tx": 32, "rx": 33},
         "wdt_ms": 8000,
-        "frontend": None,
+        # VSPI (SPI 2) on its usual pins; chip selects for L1, L2, L3
+        "frontend": {"kind": "ic", "module": "hal.board.ic", "spi": 2, "sck": 18, "mosi": 23,
+                     "miso": 19, "cs": [5, 21, 22]},
         "nominal_dv": 2300,
     }
 

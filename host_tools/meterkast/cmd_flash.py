@@ -41,6 +41,7 @@ def add_arguments(p):
     p.add_argument("--build", metavar="DIR", help="deploy this build tree (default: build now into a temp folder)")
     p.add_argument("--keys", metavar="FILE", help="keys file (meterkast keys new) written to the comms keystore")
     p.add_argument("--serial", type=int, help="meter serial number (needed on the first flash)")
+    p.add_argument("--phases", type=int, choices=(1, 3), help="metering ICs fitted (default: one per phase, 3)")
     p.add_argument("--verify", action="store_true", help="read every file back (SHA-256) before releasing the board")
     p.add_argument("--no-reset", action="store_true", help="leave the board held at the REPL after copying")
 
@@ -127,7 +128,7 @@ def _sha(data):
     return hashlib.sha256(data).hexdigest()
 
 
-def config_for(existing, target, model, serial):
+def config_for(existing, target, model, serial, phases=None):
     """The /meter.json to write: the device's current one, updated."""
     table = board_table()
     cfg = dict(existing)
@@ -147,11 +148,13 @@ def config_for(existing, target, model, serial):
         cfg["serial"] = serial
     if "serial" not in cfg:
         raise CliError("this device has no /meter.json yet: give --serial N")
+    if phases is not None:
+        cfg["phases"] = phases
     return cfg
 
 
 def flash(port, target, build_dir=None, keys=None, serial=None, model=None, verify=False,
-          reset=True, log=print):
+          reset=True, log=print, phases=None):
     """Deploy; returns {files: {path: sha256}, config: dict, verified: bool}."""
     keys_data = None
     if keys:
@@ -175,7 +178,7 @@ def flash(port, target, build_dir=None, keys=None, serial=None, model=None, veri
             existing = json.loads("\n".join(lines) or "{}")
         except ValueError:
             existing = {}
-        cfg = config_for(existing, target, model, serial)
+        cfg = config_for(existing, target, model, serial, phases)
         if target != "emu":
             # The interrupted meter's watchdog keeps running: reset into the held state.
             mp.run("reset", check=False)
@@ -217,5 +220,5 @@ def flash(port, target, build_dir=None, keys=None, serial=None, model=None, veri
 
 def main(args):
     flash(args.port, args.board, args.build, args.keys, args.serial, args.model, args.verify,
-          reset=not args.no_reset)
+          reset=not args.no_reset, phases=args.phases)
     return 0

@@ -27,16 +27,31 @@ class FakePin:
     PULL_DOWN = 2
     PULL_UP = 1
 
-    def __init__(self, pin, mode=-1, pull=-1):
+    def __init__(self, pin, mode=-1, pull=-1, value=0):
         self.pin = pin
         self.mode = mode
         self.pull = pull
-        self.level = 0
+        self.level = value
 
     def value(self, v=None):
         if v is None:
             return self.level
         self.level = v
+
+    def __call__(self, v=None):
+        return self.value(v)
+
+
+class FakeSPI:
+    """A bus with nothing on it: MISO floats high."""
+
+    def __init__(self, spi_id, **kw):
+        self.id = spi_id
+        self.kw = kw
+
+    def write_readinto(self, tx, rx):
+        for k in range(len(rx)):
+            rx[k] = 0xFF
 
 
 class FakeUART:
@@ -99,6 +114,8 @@ class FakeMachine:
     def __init__(self, rtc=None):
         self.rtc = rtc or FakeRTC()
         self.forget()
+        self.spi_bus = None  # an emulated bus with chips (hal.unix.metering_ic), or nothing
+        self.pin_objects = {}  # GPIO number -> pin object to hand out (chip selects)
         machine = self
 
         class UART(FakeUART):
@@ -107,17 +124,30 @@ class FakeMachine:
                 machine.uarts.append(self)
 
         class Pin(FakePin):
-            def __init__(self, pin, mode=-1, pull=-1):
-                FakePin.__init__(self, pin, mode, pull)
+            def __new__(cls, pin, *args, **kw):
+                if pin in machine.pin_objects:
+                    return machine.pin_objects[pin]
+                return object.__new__(cls)
+
+            def __init__(self, pin, mode=-1, pull=-1, value=0):
+                if pin in machine.pin_objects:
+                    return
+                FakePin.__init__(self, pin, mode, pull, value)
                 machine.pins.append(self)
+
+        def SPI(spi_id, **kw):
+            machine.spis.append((spi_id, kw))
+            return machine.spi_bus if machine.spi_bus is not None else FakeSPI(spi_id, **kw)
 
         self.UART = UART
         self.Pin = Pin
+        self.SPI = SPI
 
     def forget(self):
         self.uarts = []
         self.pins = []
         self.wdts = []
+        self.spis = []
 
     def install(self):
         import sys

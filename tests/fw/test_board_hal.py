@@ -124,13 +124,21 @@ assert not wd2.feed() and wd2.starved_by == "metrology"
 m.second_done(None, 0)
 assert wd2.feed()
 
-# --- no front-end configured: a clear error at boot, and the watchdog was never started -------
+# --- no front-end: a clear error at boot, and the watchdog was never started ------------------
 machine.forget()
 try:
-    build({"board": "devkitc", "storage": storage}, ticks)
+    build({"board": "devkitc", "storage": storage, "frontend": None}, ticks)
     raise AssertionError("a board without a front-end booted")
 except FrontendMissing as e:
     assert "devkitc" in str(e) and "frontend" in str(e)
+assert machine.wdts == [] and machine.uarts == []
+# the table's metering IC, but no chip on the bus
+try:
+    build({"board": "devkitc", "storage": storage}, ticks)
+    raise AssertionError("booted without an answering metering IC")
+except FrontendMissing as e:
+    assert "ADE7953" in str(e) and "SPI 2" in str(e) and "5, 21, 22" in str(e), e
+assert machine.spis[0][0] == 2 and machine.spis[0][1]["polarity"] == 1 and machine.spis[0][1]["phase"] == 1
 assert machine.wdts == [] and machine.uarts == []
 try:
     build({"board": "pico", "storage": storage, "frontend": {"kind": "ic", "module": "no_such_ic"}}, ticks)

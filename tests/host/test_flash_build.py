@@ -106,6 +106,7 @@ def test_meter_json_for_first_flash_and_update():
     kept = {"serial": 12, "board": "pico", "p3": False}
     assert config_for(kept, "rp2", None, None) == kept
     assert config_for(kept, "rp2", None, 13)["serial"] == 13
+    assert config_for(kept, "rp2", None, None, 1)["phases"] == 1
     with pytest.raises(CliError, match="--serial"):
         config_for({}, "rp2", None, None)
     with pytest.raises(CliError, match="does not run the esp32 build"):

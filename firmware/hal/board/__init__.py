@@ -3,8 +3,9 @@
 #
 # build(config) returns an object with the same attributes as hal.unix.UnixHal (hal/README.md).
 # `config` is /meter.json as written by `meterkast flash`: {"serial": N, "board": NAME, ...};
-# everything board-specific comes from the board table (firmware/boards), and any table field
-# can be overridden in the config ("frontend", "wdt_ms", "nominal_dv", "storage", "p3").
+# everything board-specific comes from the board table (firmware/boards); the config can
+# override "frontend", "wdt_ms", "nominal_dv", "storage", "p1_invert", switch "p1"/"p3" off, and
+# carries the meter's own "phases" and "calibration" for the front-end.
 #
 # Order matters: the front-end is built before the watchdog starts, so a board without a
 # front-end stops at the REPL with the reason instead of resetting every few seconds.
@@ -62,7 +63,13 @@ class BoardHal:
         self.name = name
         self.clock = BoardClock(machine.RTC(), ticks)
         self.storage = _mkdirs(config.get("storage", STORAGE))
-        self.frontend = build_frontend(machine, config.get("frontend", b["frontend"]), self.clock, name)
+        spec = config.get("frontend", b["frontend"])
+        if spec:
+            spec = dict(spec)
+            for key in ("phases", "calibration"):  # per meter, written with its identity
+                if key in config:
+                    spec[key] = config[key]
+        self.frontend = build_frontend(machine, spec, self.clock, name)
         self.nominal_dv = config.get("nominal_dv", b["nominal_dv"])
         wdt_ms = config.get("wdt_ms", b["wdt_ms"])
         self.watchdog = TaskWatchdog(machine.WDT(timeout=wdt_ms) if wdt_ms else None, ticks)
@@ -71,6 +78,9 @@ class BoardHal:
         self.p1 = None
         self.p3 = None
         p1 = b["p1"]
+        if p1 and "p1_invert" in config:  # e.g. false for a bench test with a plain 3.3 V adapter
+            p1 = dict(p1)
+            p1["invert"] = config["p1_invert"]
         if p1 and config.get("p1", True):
             request = None
             if p1.get("request") is not None:

@@ -1,0 +1,40 @@
+# meterkast: the metering-IC front-end on a board: ADE7953 chips on machine.SPI
+# MIT license
+#
+# The board table (firmware/boards) names this module as the front-end factory. One ADE7953
+# per phase shares the SPI bus, each with its own chip-select pin; the driver and the contract
+# adapter are metrology.ade7953 and metrology.ic_frontend (supplier B), which receive the bus
+# and the pins and never import `machine` themselves. On a board the chips integrate in real
+# time, so there is no `advance` hook.
+#
+# Spec fields (board table, or "frontend" in /meter.json): spi (bus id), sck, mosi, miso, cs
+# (one GPIO per phase), baud (<= 2 MHz), phases (default: one per cs), scale (the board's
+# divider/shunt network, default ic_frontend.BOARD_SCALE). The per-phase factory calibration
+# (AVGAIN, AIGAIN, AWGAIN, PHCALA) is "calibration" in /meter.json, written by the calibration
+# bench; without it the chips run at unity gain and the meter's accuracy is that of its parts.
+import machine
+from micropython import const
+
+from hal.board.frontend import FrontendMissing
+from metrology.ade7953 import Ade7953, BusError
+from metrology.ic_frontend import BOARD_SCALE, IcFrontend
+
+_UNITY = const(0x400000)  # gain registers: value / 0x400000
+
+
+def from_board(_machine, spec, clock):
+    Pin = machine.Pin
+    spi = machine.SPI(spec["spi"], baudrate=spec.get("baud", 1000000), polarity=1, phase=1,
+                      sck=Pin(spec["sck"]), mosi=Pin(spec["mosi"]), miso=Pin(spec["miso"]))
+    pins = spec["cs"][: spec.get("phases", len(spec["cs"]))]
+    chips = []
+    for cs in pins:
+        chips.append(Ade7953(spi, Pin(cs, Pin.OUT, value=1)))
+    calibration = spec.get("calibration") or [(_UNITY, _UNITY, _UNITY, 0)] * len(chips)
+    try:
+        return IcFrontend(chips, calibration, spec.get("scale") or BOARD_SCALE)
+    except BusError as e:
+        raise FrontendMissing(
+            "the ADE7953 metering IC does not answer on SPI %s (CS GPIO %s): %s; check its "
+            "wiring and supply (docs/board.md)" % (spec["spi"], ", ".join(str(p) for p in pins), e)
+        )
