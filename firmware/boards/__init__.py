@@ -61,7 +61,7 @@ def _devkitc():
 
 def _emu():
     # The board emulator (meterkast.boardemu): the unix port with an emulated `machine`, its
-    # UARTs on ptys and a simulated household as the physical world behind the front-end.
+    # UARTs on ptys and emulated ADE7953 chips on its SPI bus, measuring a simulated household.
     return {
         "name": "emu",
         "title": "board emulator (MicroPython unix port)",
@@ -71,7 +71,8 @@ def _emu():
         "p1": {"uart": 0, "tx": 0, "rx": 1, "invert": True, "request": None},
         "p3": {"uart": 1, "tx": 4, "rx": 5},
         "wdt_ms": 8000,
-        "frontend": {"kind": "emulated", "module": "emu_world"},
+        "frontend": {"kind": "ic", "module": "hal.board.ic", "spi": 0, "sck": 18, "mosi": 19,
+                     "miso": 16, "cs": [17, 20, 21]},
         "nominal_dv": 2300,
     }
 

@@ -12,8 +12,9 @@ It stands in for a Pico on /dev/ttyACM0 so that deployment is tested with the re
 * reset (machine.reset() or Ctrl-D in the REPL) ends the process and the emulator powers the
   board on again from the same image, so `mpremote reset` behaves as on a board;
 * `machine` is emulated (boardemu_mp/emu_machine.py): UART ids wired to ptys (P1 reaches the
-  outside at 115200 baud through meterkast.line, like `meterkast run`), RTC from the host clock,
-  WDT, Pin levels.
+  outside at 115200 baud through meterkast.line, like `meterkast run`), SPI with emulated
+  ADE7953 chips measuring the seeded household (the board's real front-end code runs), RTC from
+  the host clock, WDT, Pin levels.
 
 mpremote must always be given `resume` for the emulator: its default soft reset (Ctrl-D in the
 raw REPL) ends the unix port, where a board would stay in the raw REPL.
@@ -31,6 +32,7 @@ import time
 from pathlib import Path
 
 from meterkast import firmware_dir
+from meterkast.cmd_build import board_table
 from meterkast.emulator import micropython_command, scenario_path
 from meterkast.endpoints import PtyEndpoint
 from meterkast.line import Line
@@ -39,9 +41,11 @@ MP_DIR = Path(__file__).resolve().parent / "boardemu_mp"
 BLOCK_SIZE = 4096
 BLOCK_COUNT = 256
 CONSOLE_BAUD = 10_000_000  # USB CDC: far faster than the UARTs
-# The simulated world is the unix HAL's household; copied under names of its own (see emu_world).
+# The simulated world (the unix HAL's household, waveforms and ADE7953 models), copied under
+# names of its own (see boardemu_mp/emu_world.py).
 WORLD_MODULES = {"emu_household.py": "hal/unix/household.py",
-                 "emu_frontend_direct.py": "hal/unix/frontend_direct.py"}
+                 "emu_signals.py": "hal/unix/signals.py",
+                 "emu_metering_ic.py": "hal/unix/metering_ic.py"}
 
 
 def blank_image(path, blocks=BLOCK_COUNT):
@@ -96,7 +100,9 @@ class BoardEmulator:
         fw = firmware_dir()
         for name, src in WORLD_MODULES.items():
             shutil.copyfile(fw / src, self.workdir / name)
-        hw = {"uart": {}, "seed": self.seed, "pins": {}}
+        table = board_table()
+        hw = {"uart": {}, "seed": self.seed, "pins": {},
+              "spi_cs": table.board("emu")["frontend"]["cs"]}
         if self.scenario:
             hw["scenario"] = json.loads(Path(self.scenario).read_text())
         if self.wire_p1:

@@ -5,14 +5,13 @@
 # waveform on the ADC, or a metering IC on SPI/UART) is configuration: the board table entry
 # (firmware/boards) or a "frontend" object in /meter.json, of the form
 #
-#   {"kind": "waveform" | "ic" | "emulated", "module": "<module>", "factory": "from_board", ...}
+#   {"kind": "waveform" | "ic", "module": "<module>", "factory": "from_board", ...}
 #
 # The named module's factory is called as factory(machine, spec, clock) and returns the
 # front-end; it builds its own ADC/SPI/UART objects from the pins in `spec`, so this file needs
 # no knowledge of any supplier. A board without a configured front-end does not boot: it raises
 # FrontendMissing with the fix in the message. It never falls back to invented measurements.
-# "emulated" (the simulated household of the board emulator) is refused on real hardware.
-import sys
+# (The board emulator runs the same front-end code; its chips are emulated behind machine.SPI.)
 
 
 class FrontendMissing(Exception):
@@ -27,8 +26,6 @@ def build_frontend(machine, spec, clock, board_name):
             "/meter.json; the meter does not run without real measurements" % board_name
         )
     kind = spec.get("kind")
-    if kind == "emulated" and sys.platform != "linux":
-        raise FrontendMissing("the emulated front-end runs only in the board emulator")
     name = spec.get("module")
     if not name:
         raise FrontendMissing("front-end %r of board %r names no module" % (kind, board_name))

@@ -2,9 +2,10 @@
 #
 # Only what hal.board uses, with the semantics of the RP2/ESP32 ports: UART(id, ...) on the pty
 # the host wired to that id (reads return what is there, write queues and txdone() models the
-# line time at the baud rate), Pin (inputs read a level set by the host), RTC (the host's UTC
-# clock, as a battery-backed RTC would hold it), WDT (records feeds), reset (the process exits
-# and the host powers the board on again).
+# line time at the baud rate), SPI with emulated ADE7953 chips on it (emu_world) and their chip
+# selects among the Pins, Pin (inputs read a level set by the host), RTC (the host's UTC clock,
+# as a battery-backed RTC would hold it), WDT (records feeds), reset (the process exits and the
+# host powers the board on again).
 import json
 import select
 import sys
@@ -24,12 +25,28 @@ def hw():
     return _hw
 
 
+_spi = {}  # the one emulated bus: "bus" and "pins" (chip selects), made on first use
+
+
+def _chips():
+    if not _spi:
+        import emu_world
+
+        _spi["bus"], _spi["pins"] = emu_world.chips(_hw, _utc_now())
+    return _spi
+
+
 class Pin:
     IN = 0
     OUT = 1
     OPEN_DRAIN = 2
     PULL_UP = 1
     PULL_DOWN = 2
+
+    def __new__(cls, pin, *args, **kw):
+        if pin in _hw.get("spi_cs", ()):
+            return _chips()["pins"][pin]  # a chip select: wired to an emulated chip
+        return object.__new__(cls)
 
     def __init__(self, pin, mode=-1, pull=-1, value=None):
         self.pin = pin
@@ -95,6 +112,16 @@ class UART:
     def read(self, nbytes=-1):
         data = self._f.read(nbytes if nbytes > 0 else 4096)
         return data or None
+
+
+def SPI(spi_id, **kw):
+    return _chips()["bus"]
+
+
+def _utc_now():
+    """RTC time in meter-epoch seconds (since 2000-01-01 UTC)."""
+    g = RTC().datetime()
+    return (_days(g[0], g[1], g[2]) - _days(2000, 1, 1)) * 86400 + g[4] * 3600 + g[5] * 60 + g[6]
 
 
 class RTC:
