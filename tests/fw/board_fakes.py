@@ -162,3 +162,40 @@ class FakeMachine:
         w = FakeWDT(timeout)
         self.wdts.append(w)
         return w
+
+
+class RamBlockDevice:
+    """A small flash chip in RAM, for a LittleFS the HAL can use as its storage."""
+
+    def __init__(self, blocks=16, size=4096):
+        self.size = size
+        self.blocks = blocks
+        self.data = bytearray(b"\xff" * (blocks * size))
+
+    def readblocks(self, n, buf, off=0):
+        o = n * self.size + off
+        buf[:] = self.data[o : o + len(buf)]
+
+    def writeblocks(self, n, buf, off=None):
+        o = n * self.size + (off or 0)
+        self.data[o : o + len(buf)] = buf
+
+    def ioctl(self, op, arg):
+        if op == 4:
+            return self.blocks
+        if op == 5:
+            return self.size
+        if op == 6:
+            o = arg * self.size
+            self.data[o : o + self.size] = b"\xff" * self.size
+        return 0
+
+
+def ram_flash(mount_point):
+    """Mount a fresh in-memory LittleFS at mount_point (nothing is written to the host)."""
+    import vfs
+
+    bdev = RamBlockDevice()
+    vfs.VfsLfs2.mkfs(bdev)
+    vfs.mount(vfs.VfsLfs2(bdev), mount_point)
+    return mount_point

@@ -1,9 +1,8 @@
 # hal.board: the HAL built from the board table with a fake `machine`; UART contract; watchdog.
 import os
-import random
 import sys
 
-from board_fakes import FakeMachine, FakePin, FakeUART, FakeWDT, WrapTicks
+from board_fakes import FakeMachine, FakePin, FakeUART, FakeWDT, WrapTicks, ram_flash
 
 machine = FakeMachine().install()  # before hal.board imports `machine`
 from boards import board, detect, names
@@ -43,7 +42,7 @@ class fake_frontend_module:
 
 sys.modules["fake_frontend_module"] = fake_frontend_module
 
-storage = "/tmp/meterkast-board-test-%08x/data" % random.getrandbits(32)
+storage = ram_flash("/board_test") + "/meter/data"
 ticks = WrapTicks((1 << 30) - 2000)
 cfg = {
     "board": "pico",
@@ -155,6 +154,4 @@ assert machine.uarts[0].id == 2 and machine.uarts[0].kw["tx"].pin == 17
 u = BoardUart(FakeUART(0))
 assert u.txdone() and u.readinto(scratch) == 0
 
-os.rmdir(storage)
-os.rmdir(storage[: -len("/data")])
 print("OK")

@@ -1,6 +1,6 @@
 # hal.board.ic: the board's ADE7953 front-end, built from the board table, on the emulated chips
 # of hal.unix.metering_ic (machine.SPI / machine.Pin behaviour) instead of real ones.
-from board_fakes import FakeMachine, WrapTicks
+from board_fakes import FakeMachine, WrapTicks, ram_flash
 
 machine = FakeMachine().install()  # before hal.board imports `machine`
 from contract import frontend as fe
@@ -8,7 +8,7 @@ from hal.board import build
 from hal.unix.metering_ic import ChipSet
 from hal.unix.signals import ConstantWorld, Mains, default_sensors
 
-storage = "/tmp/meterkast-board-ic-test"
+storage = ram_flash("/board_ic_test") + "/data"
 ticks = WrapTicks(0)
 # 230 V on all phases, 10 A at unity power factor on L1 only: 2300 W.
 mains = Mains(ConstantWorld(230.0, 10.0, 0.0, 50.0, loaded=(0,)), 3)
@@ -44,8 +44,4 @@ for second in range(2):
     hal.frontend.measure(second, out)
 # uncalibrated (unity gains): the sensor model's errors show, but it is the same load
 assert abs(out[fe.ENERGY_MWS] - 230000) < 230000 * 0.05, out
-
-import os
-
-os.rmdir(storage)
 print("OK")
