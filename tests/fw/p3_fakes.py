@@ -6,6 +6,7 @@ from array import array
 
 from contract import reading as rd
 from util import tz
+from ram_flash import PowerCut, RamFlash  # noqa: F401
 
 
 class FakeClock:
@@ -119,46 +120,6 @@ def load_keys(path):
         "ak": h(m["ak"]),
         "client_system_title": h(m["client_system_title"]),
     }
-
-
-class PowerCut(Exception):
-    pass
-
-
-class RamFlash:
-    """LittleFS block device in RAM; `steps_left` cuts the power after that many program or
-    erase steps, leaving the interrupted one half written."""
-
-    def __init__(self, blocks=64, size=256):
-        self.size = size
-        self.blocks = blocks
-        self.data = bytearray(b"\xff" * (blocks * size))
-        self.steps_left = -1
-
-    def _step(self, start, buf):
-        if self.steps_left == 0:
-            half = len(buf) // 2
-            self.data[start : start + half] = buf[:half]
-            raise PowerCut()
-        if self.steps_left > 0:
-            self.steps_left -= 1
-        self.data[start : start + len(buf)] = buf
-
-    def readblocks(self, n, buf, off=0):
-        start = n * self.size + off
-        buf[:] = self.data[start : start + len(buf)]
-
-    def writeblocks(self, n, buf, off=0):
-        self._step(n * self.size + off, buf)
-
-    def ioctl(self, op, arg):
-        if op == 4:
-            return self.blocks
-        if op == 5:
-            return self.size
-        if op == 6:
-            self._step(arg * self.size, b"\xff" * self.size)
-        return 0
 
 
 def mount_ram(flash, point, fresh=False):

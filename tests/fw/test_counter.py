@@ -5,53 +5,12 @@ import os
 import vfs
 
 from comms.counter import CounterCorrupt, CounterExhausted, InvocationCounter
+from ram_flash import PowerCut, RamFlash  # noqa: F401
 
 MOUNT = "/ic_flash"
 PATH = MOUNT + "/ic_p1"
 SLOT_A = PATH + ".a"
 SLOT_B = PATH + ".b"
-
-
-class PowerCut(Exception):
-    pass
-
-
-class RamFlash:
-    """Block device for LittleFS whose power can be cut after a number of program/erase steps.
-
-    The step that is cut off leaves half of its bytes written, as a real interrupted program.
-    """
-
-    def __init__(self, blocks=32, size=256):
-        self.size = size
-        self.blocks = blocks
-        self.data = bytearray(b"\xff" * (blocks * size))
-        self.steps_left = -1  # -1: the power stays on
-
-    def _step(self, start, buf):
-        if self.steps_left == 0:
-            half = len(buf) // 2
-            self.data[start : start + half] = buf[:half]
-            raise PowerCut()
-        if self.steps_left > 0:
-            self.steps_left -= 1
-        self.data[start : start + len(buf)] = buf
-
-    def readblocks(self, n, buf, off=0):
-        start = n * self.size + off
-        buf[:] = self.data[start : start + len(buf)]
-
-    def writeblocks(self, n, buf, off=0):
-        self._step(n * self.size + off, buf)
-
-    def ioctl(self, op, arg):
-        if op == 4:
-            return self.blocks
-        if op == 5:
-            return self.size
-        if op == 6:
-            self._step(arg * self.size, b"\xff" * self.size)
-        return 0
 
 
 def mount(flash, fresh=False):

@@ -10,7 +10,7 @@ from dlms_fw_client import FwClient, entry_params, fail, keys
 from p3_fakes import FakeProfile, PowerCut, RamFlash, build_server, mount_ram
 from util import tz
 
-STORE = mount_ram(RamFlash(), "/p3_flash", fresh=True)
+STORE = mount_ram(RamFlash(64), "/p3_flash", fresh=True)
 CLOCK = b"\x00\x00\x01\x00\x00\xff"
 PROFILE = b"\x01\x00\x63\x01\x00\xff"
 I181 = b"\x01\x00\x01\x08\x01\xff"
@@ -233,7 +233,7 @@ check(c2.server_ic > server_ic, "server counter rises across restarts")
 
 # the last accepted client counter survives a power cut at any point of its update: afterwards
 # it reads as the old value or the new one, never as missing (which would accept replays)
-flash = RamFlash()
+flash = RamFlash(64)
 mount_ram(flash, "/p3_cut", fresh=True)
 cuts = 0
 for steps in range(0, 16):
