@@ -19,6 +19,7 @@
 import time
 
 import asyncio
+from hal.rtc import RtcTime
 from util.tz import civil_from_days, to_seconds, weekday
 
 
@@ -35,7 +36,7 @@ def meter_to_rtc(t):
     return (y, m, d, weekday(days), rem // 3600, (rem // 60) % 60, rem % 60, 0)
 
 
-class BoardClock:
+class BoardClock(RtcTime):
     speed = 1  # a board runs in real time
 
     def __init__(self, rtc, ticks=time):
@@ -46,9 +47,7 @@ class BoardClock:
         self._last = ticks.ticks_ms()
         self._sec = 0  # monotonic: whole seconds since boot
         self._ms = 0  # monotonic: and milliseconds, 0..999
-        self._utc0 = rtc_to_meter(rtc.datetime())
-        self._offset = 0
-        self._pending_shift = 0
+        RtcTime.__init__(self, rtc_to_meter(rtc.datetime()))
 
     def _advance(self):
         now = self._ticks.ticks_ms()
@@ -69,26 +68,6 @@ class BoardClock:
         """Milliseconds since boot; a long int after 12 days on boards: not for hot paths."""
         self._advance()
         return self._sec * 1000 + self._ms
-
-    def utc(self):
-        return self._utc0 + self.mono() + self._offset
-
-    def utc_at(self, mono_s):
-        """RTC time that corresponds to monotonic second mono_s under the current setting."""
-        return self._utc0 + mono_s + self._offset
-
-    def set_utc(self, t):
-        self.adjust(t - self.utc())
-
-    def adjust(self, delta):
-        self._offset += delta
-        self._pending_shift += delta
-        self.save()  # a reset after a time sync keeps the corrected time
-
-    def take_adjustment(self):
-        s = self._pending_shift
-        self._pending_shift = 0
-        return s
 
     def save(self):
         """Write the meter's time back into the RTC (it keeps running through a reset)."""

@@ -9,21 +9,20 @@
 import time
 
 import asyncio
+from hal.rtc import RtcTime
 from util.tz import UNIX_OFFSET
 
 
-class SimClock:
+class SimClock(RtcTime):
     def __init__(self, start_utc, speed=1, rtc_path=None):
         if speed <= 0:
             raise ValueError("speed must be > 0")
         self.speed = speed
         self._rtc_path = rtc_path
         self._t0 = time.ticks_ms()
-        self._utc0 = start_utc
-        self._offset = 0
-        self._pending_shift = 0
+        RtcTime.__init__(self, start_utc)
         self._last_mono = 0
-        self._save()
+        self.save()
 
     @classmethod
     def resume(cls, rtc_path, speed=1, default_utc=None):
@@ -53,30 +52,7 @@ class SimClock:
             self._last_mono = m
         return self._last_mono
 
-    def utc(self):
-        return self._utc0 + self.mono() + self._offset
-
-    def utc_at(self, mono_s):
-        """RTC time that corresponds to monotonic second mono_s under the current setting."""
-        return self._utc0 + mono_s + self._offset
-
-    def set_utc(self, t):
-        self.adjust(t - self.utc())
-
-    def adjust(self, delta):
-        self._offset += delta
-        self._pending_shift += delta
-        self._save()
-
-    def take_adjustment(self):
-        s = self._pending_shift
-        self._pending_shift = 0
-        return s
-
     def save(self):
-        self._save()
-
-    def _save(self):
         if not self._rtc_path:
             return
         # Anchor at the current instant: wall time now <-> RTC now.
