@@ -55,23 +55,10 @@ class AcseError(ValueError):
     pass
 
 
-def _ber_len(r):
-    n = r.u8()
-    if n < 0x80:
-        return n
-    k = n & 0x7F
-    if k == 0 or k > 2:
-        raise AcseError("BER length")
-    v = 0
-    for _ in range(k):
-        v = (v << 8) | r.u8()
-    return v
-
-
 def _oid_last(r, kind):
     """06 07 60 85 74 05 08 <kind> <x>: return x."""
     r.expect(0x06)
-    if _ber_len(r) != 7:
+    if r.length() != 7:
         raise AcseError("object identifier")
     b = r.buf
     p = r.pos
@@ -105,13 +92,13 @@ class Aarq:
         """r: an axdr.Reader positioned at the 0x60 tag."""
         self.reset()
         r.expect(AARQ)
-        n = _ber_len(r)
+        n = r.length()
         end = r.pos + n
         if end > r.end:
             raise AcseError("AARQ length")
         while r.pos < end:
             tag = r.u8()
-            n = _ber_len(r)
+            n = r.length()
             stop = r.pos + n
             if stop > end:
                 raise AcseError("AARQ field length")
@@ -119,7 +106,7 @@ class Aarq:
                 self.context = _oid_last(r, 1)
             elif tag == 0xA6:  # calling-AP-title
                 r.expect(0x04)
-                self.title_len = _ber_len(r)
+                self.title_len = r.length()
                 self.title = r.pos
             elif tag == 0x8B:  # mechanism-name (implicit OID: 60 85 74 05 08 02 m)
                 if n != 7:
@@ -134,11 +121,11 @@ class Aarq:
             elif tag == 0xAC:  # calling-authentication-value: [0] charstring
                 if r.u8() != 0x80:
                     raise AcseError("authentication value")
-                self.auth_len = _ber_len(r)
+                self.auth_len = r.length()
                 self.auth_value = r.pos
             elif tag == 0xBE:  # user-information: OCTET STRING holding the xDLMS APDU
                 r.expect(0x04)
-                self.user_info_len = _ber_len(r)
+                self.user_info_len = r.length()
                 self.user_info = r.pos
             r.pos = stop  # skip fields we do not use (protocol version, requirements, ...)
         if self.title >= 0 and self.title + self.title_len > end:
@@ -283,7 +270,7 @@ class AareWriter:
 def parse_release(r):
     """RLRQ: returns (start, length) of the user-information content or (-1, 0)."""
     r.expect(RLRQ)
-    n = _ber_len(r)
+    n = r.length()
     end = r.pos + n
     if end > r.end:
         raise AcseError("RLRQ length")
@@ -291,13 +278,13 @@ def parse_release(r):
     ui_len = 0
     while r.pos < end:
         tag = r.u8()
-        n = _ber_len(r)
+        n = r.length()
         stop = r.pos + n
         if stop > end:
             raise AcseError("RLRQ field length")
         if tag == 0xBE:
             r.expect(0x04)
-            ui_len = _ber_len(r)
+            ui_len = r.length()
             ui = r.pos
             if ui + ui_len > stop:
                 raise AcseError("user-information")
