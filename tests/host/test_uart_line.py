@@ -179,7 +179,9 @@ def test_emulator_p1_never_faster_than_115200_baud(tmp_path):
             os.close(fd)
         emu.stop()
     assert got > 11520 * 3 * 0.3, "the meter kept the line busy"
-    assert worst <= 64, "ahead of the line by %.0f bytes" % worst
+    # An unpaced line would hand over a whole telegram (800 B) at once; 256 B (22 ms of line)
+    # leaves room for the scheduling jitter of a loaded 2-core machine and nothing more.
+    assert worst <= 256, "ahead of the line by %.0f bytes" % worst
 
 
 # -- meterkast uart: null modem, capture, disconnect, replay ----------------------------------
