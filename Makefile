@@ -9,12 +9,13 @@ STUBS := $(VENV)/typings
 BOARD ?= rp2
 ARGS ?=
 
-.PHONY: venv run test test-fw test-host bench typecheck mpy clean help
+.PHONY: venv run test test-fw test-host bench soak typecheck mpy clean help
 
 help:
 	@echo "make run      start an emulated meter on a pty with the live console"
 	@echo "make test     set up .venv and run every test"
 	@echo "make bench    print benchmark figures (name: value unit)"
+	@echo "make soak     full-size soak campaigns, ~40 min (ARGS=\"--only kills --size small\")"
 	@echo "make typecheck  mypy against the MicroPython board and unix stubs"
 	@echo "make mpy BOARD=rp2|esp32  compile the firmware with mpy-cross into build/BOARD"
 
@@ -44,6 +45,9 @@ test-fw: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/meterkast bench $(ARGS)
+
+soak: $(STAMP)
+	$(BIN)/meterkast soak $(ARGS)
 
 typecheck: $(STAMP)
 	$(BIN)/python -m pytest tests/host/test_typecheck.py $(ARGS)

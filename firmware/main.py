@@ -25,10 +25,12 @@ def _unix_config(argv):
     ap.add_argument("--duration", type=int)
     ap.add_argument("--report", action="store_true")
     ap.add_argument("--frontend", default="direct")  # direct | waveform | ic (hal.unix.frontends)
+    ap.add_argument("--ic-floor")  # p1:N,management:M: counters used with these keys up to here
+    ap.add_argument("--p3-inactivity", type=int, default=120)  # seconds (IEC 62056-46 default)
     args = ap.parse_args(argv)
     cfg = {}
     for k in ("p1", "p3", "ctl", "start", "speed", "seed", "scenario", "state", "keys", "serial", "report", "duration",
-              "frontend"):
+              "frontend", "ic_floor", "p3_inactivity"):
         cfg[k] = getattr(args, k)
     if cfg["speed"] == int(cfg["speed"]):
         cfg["speed"] = int(cfg["speed"])
@@ -46,10 +48,14 @@ def run_unix(argv):
     from hal.unix import build
     from meter import Meter
 
-    cfg = _unix_config(argv)
-    hal = build(cfg)
+    try:
+        cfg = _unix_config(argv)
+        hal = build(cfg)
+    except (ValueError, OverflowError) as e:  # --start, --speed (meterkast run checks them first)
+        print("meterkast firmware: error: %s" % e, file=sys.stderr)
+        sys.exit(2)
     serial = int(cfg["serial"]) if cfg["serial"] else cfg["seed"]
-    meter = Meter(hal, identity_for(serial), cfg["keys"], cfg["duration"])
+    meter = Meter(hal, identity_for(serial), cfg["keys"], cfg["duration"], _floors(cfg["ic_floor"]))
     hal.report.line('{"ev":"boot","speed":%s}' % repr(hal.clock.speed))
     try:
         asyncio.run(meter.run())
@@ -57,6 +63,18 @@ def run_unix(argv):
         meter.shutdown()
     hal.report.line(_memory_line())
     hal.report.line('{"ev":"stopped"}')
+    if meter.comms.fatal is not None:
+        sys.exit(3)
+
+
+def _floors(text):
+    """--ic-floor p1:N,management:M -> {"p1": N, "management": M}"""
+    floors = {}
+    for item in (text or "").split(","):
+        if item:
+            port, _, n = item.partition(":")
+            floors[port] = int(n)
+    return floors
 
 
 def _memory_line():

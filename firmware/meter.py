@@ -10,7 +10,7 @@ from metrology.recorder import Recorder
 
 
 class Meter:
-    def __init__(self, hal, identity, keys_path=None, duration=None):
+    def __init__(self, hal, identity, keys_path=None, duration=None, floors=None):
         self.hal = hal
         self.identity = identity
         self.readings = ReadingQueue()
@@ -22,13 +22,18 @@ class Meter:
         if getattr(hal, "storage_error", None):
             self.metrology.fault = STATUS_CRITICAL_ERROR
             hal.report.log("critical", hal.storage_error)
+        if getattr(hal.clock, "rtc_note", None):
+            hal.report.log("warning", hal.clock.rtc_note)
         if hal.storage is not None:
             notify = hal.report.stored if hal.report.enabled else None
             self.recorder = Recorder(hal.storage, self.metrology, notify)
+            # The emulator's RTC renews its anchor before each write to flash (hal.unix.clock).
+            self.recorder.before_store = getattr(hal.clock, "checkpoint", None)
             self.recorder.boot()
             self.metrology.listeners.append(self.recorder)
             profile = self.recorder.profile
-        self.comms = SecureComms(hal, self.readings, identity, keys_path, profile=profile)
+        self.comms = SecureComms(hal, self.readings, identity, keys_path, profile=profile,
+                                 floors=floors)
         self.stopping = False
         if duration is not None:
             self.metrology.until = self.metrology.second + duration
@@ -54,8 +59,26 @@ class Meter:
                 rep.log("error", "bad clock command: %s" % e)
                 return
             rep.log("clock", "adjusted by %s" % arg)
+        elif words[0] == "stats":
+            rep.line(self.stats_line())
         else:
             rep.log("error", "unknown command: %s" % line)
+
+    def stats_line(self):
+        """`stats`: heap in use after a collection, P1 frames sent and the P3 port's counters
+        (internal errors caught, bytes in, frames taken and dropped): what soak runs watch."""
+        import gc
+
+        gc.collect()
+        text = '{"ev":"stats","live":%d,"free":%d' % (gc.mem_alloc(), gc.mem_free())
+        if self.comms.p1 is not None:
+            text += ',"p1_sent":%d' % self.comms.p1.sent
+        p3 = self.comms.p3
+        if p3 is not None:
+            text += ',"p3_errors":%d,"p3_bytes_in":%d,"p3_frames_ok":%d,"p3_frames_bad":%d' % (
+                p3.errors, p3.bytes_in, p3.hdlc.frames_ok, p3.hdlc.frames_bad)
+            text += ',"p3_refused":%d' % getattr(p3.hdlc.upper, "refused", 0)
+        return text + "}"
 
     async def _control(self):
         ctl = self.hal.control
@@ -67,8 +90,16 @@ class Meter:
                 if line:
                     self.command(line)
             self.hal.watchdog.feed()
-            if self.metrology.finished() and self._ports_idle():
+            if self.metrology.out_of_time:
+                from util.tz import TIME_RANGE
+
+                self.hal.report.log("critical", "the meter clock left the range its flash records "
+                                    "hold (%s): meter stopped" % TIME_RANGE)
                 self.stopping = True
+            elif self.metrology.finished() and self._ports_idle():
+                self.stopping = True
+            if self.comms.fatal is not None and getattr(self.hal, "stop_on_fatal", False):
+                self.stopping = True  # the emulator ends the run; a board keeps measuring
             ticks += 1
             if not warned and ticks % 50 == 0:
                 warned = self._check_lag()
@@ -106,8 +137,11 @@ class Meter:
     def shutdown(self):
         """Orderly stop: registers and the clock anchor are saved."""
         if self.recorder is not None:
+            from util.tz import UTC_MAX
+
             m = self.metrology
-            self.recorder.persist(m.clock.utc_at(m.second))
+            t = m.clock.utc_at(m.second)
+            self.recorder.persist(t if t <= UTC_MAX else UTC_MAX)  # never a wrapped time
         self.hal.clock.save()
         flash = getattr(self.hal, "flash", None)
         if flash is not None:

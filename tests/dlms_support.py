@@ -30,7 +30,8 @@ def write_keys(path, ek=EK, ak=AK, client_title=CLIENT_TITLE, system_title=SYSTE
         "p1": {"ek": "11" * 16, "ak": "22" * 16},
         "management": {"ek": ek.hex(), "ak": ak.hex(), "client_system_title": client_title.hex()},
     }
-    with open(path, "w") as f:
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as f:
         json.dump(doc, f)
     return path
 

@@ -26,8 +26,12 @@
 #   no valid slot at all    refuse (CounterCorrupt from next()): restarting at 1 would reuse
 #                           IVs. A service tool has to write a record above the last value the
 #                           head-end saw.
-# Deleting both files makes the device blank again: the storage must not be reachable by
-# anything that would do that.
+# Deleting both files makes the device blank again. What guards against that (and against a
+# copied or rolled-back flash) is the floor: the highest mark ever reserved with these keys, kept
+# by whoever holds the keys (the host's record beside the keys file, the board's keystore) and
+# given at start. A stored mark below the floor is not trusted: counting resumes above the floor.
+# `on_reserve` hears of every new mark after it is on flash and before a value under it is
+# handed out, so that record can follow.
 import errno
 import struct
 from binascii import crc32
@@ -67,11 +71,13 @@ class InvocationCounter:
     the rest of the current reservation, at most `reserve` values (twice that after damage).
     """
 
-    def __init__(self, path, reserve=256, limit=0xFFFFFFFF):
+    def __init__(self, path, reserve=256, limit=0xFFFFFFFF, floor=0, on_reserve=None):
         if reserve < 1 or limit < 1:
             raise ValueError("reserve and limit must be positive")
         self._reserve = reserve
         self._limit = limit
+        self._on_reserve = on_reserve  # called with each new high-water mark, once it is on flash
+        self.below_floor = 0  # the stored mark when it was under `floor` (state lost or copied)
         self._slots = (path + ".b", path + ".a")  # indexed by seq & 1
         self._corrupt = False
         b = _read(self._slots[0])
@@ -91,9 +97,19 @@ class InvocationCounter:
             self._corrupt = True
             self._seq = 0
             self._high = 0
+        if floor > self._high and not self._corrupt:
+            # The keys have been used up to `floor` elsewhere (a wiped, new, copied or rolled
+            # back state): count on above it, never below.
+            self.below_floor = self._high if self._high else -1
+            self._high = min(floor, limit)
         self._last = self._high  # every value up to here may have been used before
         if not self._corrupt and self._high < limit:
             self._write(self._seq + 1, min(self._high + reserve, limit))
+
+    @property
+    def corrupt(self):
+        """Neither slot holds a valid record on a used device: next() refuses every value."""
+        return self._corrupt
 
     @property
     def high_water(self):
@@ -126,3 +142,5 @@ class InvocationCounter:
             f.write(head + struct.pack(">I", crc32(head) & 0xFFFFFFFF))
         self._seq = seq
         self._high = high
+        if self._on_reserve is not None:
+            self._on_reserve(high)

@@ -29,9 +29,10 @@ class ReceivedCounter:
     flushed: no allocation, no directory update per APDU). A record is value, sequence number
     and a check word; a power cut can only tear the slot being written, and the other one
     still holds the previous value. At start the valid slot with the higher sequence wins.
-    No slot files at all means a new key: nothing accepted yet. Slot files that are all
-    damaged mean the history is lost: every counter is refused (the safe side of a replay
-    check) until the key is replaced.
+    Slots that were never written (missing or empty: the files are created at the first
+    start) mean a new key: nothing accepted yet. No valid slot, and slot "a" written, means
+    the history is lost: every counter is refused (the safe side of a replay check) until the
+    key is replaced, and `lost` says so.
     """
 
     def __init__(self, path):
@@ -39,20 +40,32 @@ class ReceivedCounter:
         self.last = -1  # nothing accepted yet: any counter, 0 included, is new
         self._seq = 0
         self._files = []
-        found = False
+        self.lost = False  # the history is gone: every counter is refused
+        state = []  # per slot: 0 never written (missing or empty), 1 valid, 2 damaged
         for name in (path + ".a", path + ".b"):
             try:
                 f = open(name, "r+b")
-                found = True
-                if f.readinto(self._buf) == 12:
-                    v, seq = self._decode()
-                    if v >= 0 and seq >= self._seq:
-                        self._seq = seq
-                        self.last = v
+                got = f.readinto(self._buf)
+                if not got:
+                    state.append(0)
+                else:
+                    v, seq = self._decode() if got == 12 else (-1, 0)
+                    if v < 0:
+                        state.append(2)
+                    else:
+                        state.append(1)
+                        if seq >= self._seq:
+                            self._seq = seq
+                            self.last = v
             except OSError:
                 f = open(name, "w+b")
+                state.append(0)
             self._files.append(f)
-        if found and self._seq == 0:
+        # The first record goes to slot "b" (sequence 1), the second to slot "a". With no valid
+        # slot, a damaged "b" beside a never-written "a" is the first write torn by a power cut:
+        # the request it came with was never acted on, so nothing was accepted yet.
+        if 1 not in state and state[0] != 0:
+            self.lost = True
             self.last = 0xFFFFFFFF
 
     def _decode(self):
@@ -88,12 +101,12 @@ def _hex(b):
 class Security:
     """The management key set: encrypt/decrypt APDU bodies, HLS-GMAC, invocation counters."""
 
-    def __init__(self, keys, storage):
+    def __init__(self, keys, storage, floor=0, on_reserve=None):
         self.title = bytes(keys["system_title"])
         self.client_title = bytes(keys["client_system_title"])
         self.ak = bytes(keys["ak"])
         self.gcm = Gcm(bytes(keys["ek"]), max_len=1056)
-        self.counter = InvocationCounter(storage + "/ic_mgmt")
+        self.counter = InvocationCounter(storage + "/ic_mgmt", floor=floor, on_reserve=on_reserve)
         self.received = ReceivedCounter(storage + "/ic_rx_" + _hex(self.client_title))
         self._aad = bytearray(1 + len(self.ak))
         self._aad[1:] = self.ak

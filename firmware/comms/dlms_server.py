@@ -56,17 +56,18 @@ _INVOCATION_COUNTER_ERROR = const(6)
 
 
 class DlmsServer(AssociationService, GetService):
-    def __init__(self, clock, readings, profile, identity, keys, storage):
+    def __init__(self, clock, readings, profile, identity, keys, storage, floor=0, on_reserve=None,
+                 security=None):
         self.clock = clock
         self.dt = axdr.DateTimeCodec()
         self.objects = cosem.ObjectModel(clock, readings, profile, identity, self.dt)
         self.objects.association = self
         self.buffer = ProfileBuffer(profile, self.dt)
-        self.security = None
-        if keys is not None and storage is not None:
+        self.security = security  # or built here from keys (comms.dlms_security.Security)
+        if security is None and keys is not None and storage is not None:
             from comms.dlms_security import Security
 
-            self.security = Security(keys, storage)
+            self.security = Security(keys, storage, floor, on_reserve)
         self.objects.server_ic = self._server_ic
         self.objects.client_ic = self._client_ic
         self._pt = bytearray(HEAD + MAX_PDU)  # plaintext responses

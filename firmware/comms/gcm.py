@@ -310,7 +310,7 @@ class Gcm:
         self._aes.encrypt(h, h)
         if impl == "viper":
             k = _native
-            self._tab = array("I", bytes(4 * 2048))
+            self._tab = bytearray(4 * 2048)  # 2048 zeroed words, read by viper as ptr32
             k.tables(self._tab, h)
             self._ghash, self._counters, self._xor = k.ghash, k.counters, k.xor
             self._tag, self._mismatch = k.tag, k.mismatch

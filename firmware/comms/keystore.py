@@ -5,7 +5,9 @@
 #   {"system_title": "<16 hex>",                      8 bytes, first 3 the manufacturer id
 #    "p1": {"ek": "<32 hex>", "ak": "<32 hex>"},       encrypted P1 (optional)
 #    "management": {"ek": "<32 hex>", "ak": "<32 hex>",
-#                   "client_system_title": "<16 hex>"}} DLMS management client (optional)
+#                   "client_system_title": "<16 hex>"},  DLMS management client (optional)
+#    "counter_floor": {"p1": n, "management": n}}     invocation counters used up to here
+#                                                     (optional; written by `meterkast flash`)
 # Metrology never sees this file or its contents; only comms objects receive the keys.
 import json
 from binascii import unhexlify
@@ -40,6 +42,15 @@ def parse_keys(doc):
             "ak": _hex(m, "ak", 16, "management."),
             "client_system_title": _hex(m, "client_system_title", 8, "management."),
         }
+    floor = doc.get("counter_floor")
+    if floor is not None:
+        if not isinstance(floor, dict):
+            raise KeyError_("counter_floor must be an object")
+        keys["counter_floor"] = {}
+        for port, n in floor.items():
+            if port not in ("p1", "management") or not isinstance(n, int) or not 0 <= n <= 0xFFFFFFFF:
+                raise KeyError_("counter_floor.%s must be a counter (0 .. 2^32-1)" % port)
+            keys["counter_floor"][port] = n
     return keys
 
 

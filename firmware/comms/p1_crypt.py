@@ -17,11 +17,11 @@ _SC = const(0x30)  # security suite 0, authenticated and encrypted
 
 
 class P1Encryptor:
-    def __init__(self, system_title, p1_keys, storage, max_plain=2048):
+    def __init__(self, system_title, p1_keys, storage, max_plain=2048, floor=0, on_reserve=None):
         if storage is None:
             raise ValueError("encrypted P1 needs persistent storage for its frame counter")
         self._gcm = Gcm(p1_keys["ek"], max_len=max_plain)
-        self.counter = InvocationCounter(storage + "/ic_p1")
+        self.counter = InvocationCounter(storage + "/ic_p1", floor=floor, on_reserve=on_reserve)
         self.buf = bytearray(_HEADER + max_plain + _TAG)
         b = self.buf
         b[0] = 0xDB

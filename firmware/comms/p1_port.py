@@ -6,18 +6,20 @@
 # the newest reading, so a reader always gets current data and the line is never overrun.
 # P1 is send-only: whatever arrives on the port is read and dropped.
 import asyncio
+from comms.counter import CounterExhausted
 from contract.reading import new_reading
 
 _POLL_MS = 5
 
 
 class P1Port:
-    def __init__(self, uart, readings, builder, framer=None, report=None):
+    def __init__(self, uart, readings, builder, framer=None, report=None, on_fatal=None):
         self.uart = uart
         self.readings = readings
         self.builder = builder
         self.framer = framer  # optional encryption (comms.p1_crypt), wraps the telegram
         self.report = report
+        self.on_fatal = on_fatal  # called with the reason when no frame may be sent any more
         self.sent = 0
         self._reading = new_reading()
         self._last = 0
@@ -35,7 +37,12 @@ class P1Port:
         n = self.builder.build(self._reading)
         buf = self.builder.buf
         if self.framer is not None:
-            n = self.framer.wrap(buf, n)
+            try:
+                n = self.framer.wrap(buf, n)
+            except CounterExhausted as e:  # no fresh IV: send nothing rather than repeat one
+                if self.on_fatal is not None:
+                    self.on_fatal("P1 frame counter: %s" % e)
+                return False
             buf = self.framer.buf
         self.uart.write(buf, n)
         self.sent += 1

@@ -12,12 +12,16 @@
 # most a few ms, which keeps a daily read close to the line rate) and every 20 ms otherwise.
 # An incomplete frame followed by 100 ms of silence is garbage and is rescanned past; a link
 # with no valid frame for `inactivity_s` seconds (IEC 62056-46 default: 120) is dropped.
+# A client that keeps the line busy for `inactivity_s` without an association (garbage, or
+# valid frames that never lead to one) is hung up on: the link is dropped and `on_hangup` is
+# called, so a modem or a TCP wrapper in front frees the port for the next client.
 import asyncio
 import sys
 import time
 
 from micropython import const
 
+from comms.dlms_get import NON_ASSOCIATED
 from comms.hdlc import HdlcServer
 
 _POLL_ACTIVE_MS = const(2)
@@ -28,7 +32,7 @@ _RX_CHUNK = const(256)
 
 
 class P3Port:
-    def __init__(self, uart, server, clock, inactivity_s=120):
+    def __init__(self, uart, server, clock, inactivity_s=120, on_hangup=None):
         self.uart = uart
         self.server = server
         self.clock = clock
@@ -39,6 +43,9 @@ class P3Port:
         now = time.ticks_ms()
         self._last_byte = now
         self._last_frame = now
+        self._last_useful = now  # last moment an association was up (or the line was quiet)
+        self.on_hangup = on_hangup
+        self.hangups = 0
         self.errors = 0  # internal errors caught (each costs one request, never the task)
         self.bytes_in = 0
         self.running = False
@@ -50,6 +57,8 @@ class P3Port:
         n = self.uart.readinto(self._buf)
         if n:
             self.bytes_in += n
+            if time.ticks_diff(now, self._last_byte) > self.inactivity_ms:
+                self._last_useful = now  # a new client after a quiet line
             self._last_byte = now
             seen = hdlc.frames_ok
             try:
@@ -60,12 +69,26 @@ class P3Port:
                 sys.print_exception(e)
             if hdlc.frames_ok != seen:
                 self._last_frame = now
+            if self.server.state != NON_ASSOCIATED:
+                self._last_useful = now
+            elif time.ticks_diff(now, self._last_useful) > self.inactivity_ms:
+                self.hang_up()
             return True
         if hdlc.pending() and time.ticks_diff(now, self._last_byte) > _STALE_MS:
             hdlc.flush_stale()
         if hdlc.connected and time.ticks_diff(now, self._last_frame) > self.inactivity_ms:
             hdlc.disconnect()
         return False
+
+    def hang_up(self):
+        """Busy without an association for too long: drop the link, tell the line's owner."""
+        self.hangups += 1
+        self._last_useful = time.ticks_ms()
+        self.hdlc.reset_rx()
+        if self.hdlc.connected:
+            self.hdlc.disconnect()
+        if self.on_hangup is not None:
+            self.on_hangup()
 
     async def run(self):
         self.running = True

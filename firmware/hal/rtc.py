@@ -4,6 +4,9 @@
 # utc = RTC time at boot + monotonic seconds + the net of every set or shift since. Energy is
 # integrated over monotonic seconds, so changing the setting never adds or drops energy.
 # A subclass supplies mono() and save() (which keeps the setting across a restart).
+# A setting outside the meter's time range (util.tz.TIME_RANGE) is refused, and save() never
+# keeps a time outside it.
+from util.tz import TIME_RANGE, format_iso, in_range
 
 
 class RtcTime:
@@ -23,6 +26,11 @@ class RtcTime:
         self.adjust(t - self.utc())
 
     def adjust(self, delta):
+        """Shift the RTC by delta seconds; ValueError if that leaves the meter's time range."""
+        t = self.utc() + delta
+        if not in_range(t):
+            raise ValueError("%s is outside the meter's time range %s" % (
+                format_iso(t), TIME_RANGE))
         self._offset += delta
         self._pending_shift += delta
         self.save()  # a restart after a time change keeps the changed time

@@ -14,7 +14,7 @@ from metrology.events import PowerFailures, VoltageEvents
 from metrology.pulse import PulseOutput
 from metrology.registers import EXPORT_T1, IMPORT_T1, EnergyRegisters
 from metrology.tariff import tariff
-from util.tz import LocalTime, civil_into
+from util.tz import UTC_MAX, UTC_MIN, LocalTime, civil_into
 
 _BATCH = 64  # seconds processed per asyncio slice when catching up at high speed
 
@@ -38,15 +38,21 @@ class Metrology:
         self._adjusted = False
         self.tariff = 2
         self.fault = 0  # STATUS_* bits for a fault outside metrology's control (e.g. no flash)
+        # Set when the RTC left the meter's time range (util.tz): nothing more is measured or
+        # stored, since every stored time would wrap. The meter stops (critical error).
+        self.out_of_time = False
 
     def step(self):
-        """Measure one meter second and publish its reading."""
+        """Measure one meter second and publish its reading (none once out of time)."""
         second = self.second
+        t = self.clock.utc_at(second)
+        if t > UTC_MAX or t < UTC_MIN:
+            self.out_of_time = True
+            return
         out = self._fe
         self.frontend.measure(second, out)
         if self.clock.take_adjustment():
             self._adjusted = True
-        t = self.clock.utc_at(second)
         summer = self._tz.is_summer(t)
         civil_into(self._tz.local(t), self._civil)
         tar = tariff(self._civil)
@@ -111,7 +117,7 @@ class Metrology:
         return self._adjusted
 
     def finished(self):
-        return self.until is not None and self.second > self.until
+        return self.out_of_time or (self.until is not None and self.second > self.until)
 
     def _target(self):
         target = self.clock.mono()
@@ -123,7 +129,7 @@ class Metrology:
         while not self.finished():
             target = self._target()
             done = 0
-            while self.second <= target:
+            while self.second <= target and not self.out_of_time:
                 self.step()
                 done += 1
                 if done >= _BATCH:

@@ -12,6 +12,29 @@ _DAYS_1970_TO_2000 = const(10957)
 STANDARD_OFFSET = const(3600)  # CET, UTC+1
 SUMMER_OFFSET = const(7200)  # CEST, UTC+2
 
+# The range of meter time. The flash records keep times in 32-bit fields, the narrowest a
+# signed i32 (register store: time of the last persist, power-failure log: end of each long
+# failure; metrology/store.py), so the last second a record can hold is 2**31 - 1 seconds after
+# the epoch, 2068-01-19T03:14:07Z. The meter accepts times up to the end of the last whole day
+# before that; a clock setting outside the range is refused, and a meter whose clock runs past
+# the end stops (critical error) instead of storing a wrapped time. Not const(): on a 32-bit
+# board UTC_MAX is not a small int. The host tools check the same numbers (meterkast.runcheck).
+UTC_MIN = 0  # 2000-01-01T00:00:00Z
+UTC_MAX = 2147471999  # 2068-01-18T23:59:59Z
+TIME_RANGE = "2000-01-01T00:00:00Z to 2068-01-18T23:59:59Z"
+
+
+def in_range(t):
+    """True if meter-epoch seconds t lie in the range the meter's 32-bit time fields hold."""
+    return UTC_MIN <= t <= UTC_MAX
+
+
+def month_days(y, m):
+    """Days in month m of year y (proleptic Gregorian)."""
+    if m == 2:
+        return 29 if (y % 4 == 0 and y % 100 != 0) or y % 400 == 0 else 28
+    return 30 if m in (4, 6, 9, 11) else 31
+
 
 def days_from_civil(y, m, d):
     """Days since 2000-01-01 of a proleptic Gregorian date (H. Hinnant's algorithm)."""
@@ -128,6 +151,8 @@ def parse_iso(text):
         rest = s[11:]
         if len(s) > 10 and s[10] not in "Tt ":
             raise ValueError
+        if rest and rest[2] != ":":
+            raise ValueError
         h = int(rest[0:2]) if rest else 0
         mi = int(rest[3:5]) if rest else 0
         sec = 0
@@ -149,7 +174,9 @@ def parse_iso(text):
                 off = -off
         else:
             raise ValueError
-        if not (1 <= mo <= 12 and 1 <= d <= 31 and h < 24 and mi < 60 and sec < 61):
+        if not (1 <= mo <= 12 and 0 <= h < 24 and 0 <= mi < 60 and 0 <= sec < 61):
+            raise ValueError
+        if not 1 <= d <= month_days(y, mo):
             raise ValueError
     except (ValueError, IndexError):
         raise ValueError("not an ISO 8601 date-time: %r" % text)

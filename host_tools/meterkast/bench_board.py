@@ -16,7 +16,6 @@ heapsize=N`. Figures:
 
 BUDGET_SOURCE / BUDGET_MPY are the claims tests/host/test_memory_budget.py holds the firmware to.
 """
-import json
 import shutil
 import tempfile
 import time
@@ -25,6 +24,7 @@ from pathlib import Path
 from meterkast import firmware_dir
 from meterkast.cmd_build import build, compile_tree, march_for
 from meterkast.emulator import Emulator
+from meterkast.keys import write_keys
 
 BUDGET_SOURCE = "320K"
 BUDGET_MPY = "256K"
@@ -48,7 +48,7 @@ def whole_firmware_day(workdir, heapsize=None, firmware=None, duration=DAY, time
     workdir = Path(workdir)
     workdir.mkdir(parents=True, exist_ok=True)
     keys = workdir / "keys.json"
-    keys.write_text(json.dumps(KEYS))
+    write_keys(str(keys), KEYS, force=True)  # mode 0600, as run requires
     state = Path(tempfile.mkdtemp(prefix="state-", dir=workdir))
     if timeout is None:
         timeout = 30 + duration / 1000  # 8000x runs a day in ~12 s; generous for a loaded machine

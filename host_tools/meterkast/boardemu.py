@@ -101,7 +101,7 @@ class BoardEmulator:
         for name, src in WORLD_MODULES.items():
             shutil.copyfile(fw / src, self.workdir / name)
         table = board_table()
-        hw = {"uart": {}, "seed": self.seed, "pins": {},
+        hw = {"uart": {}, "seed": self.seed, "serial": self.seed, "pins": {},  # serial: unique_id
               "spi_cs": table.board("emu")["frontend"]["cs"]}
         if self.scenario:
             hw["scenario"] = json.loads(Path(self.scenario).read_text())

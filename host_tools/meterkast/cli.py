@@ -4,7 +4,8 @@ import argparse
 import importlib
 import sys
 
-COMMANDS = ["run", "console", "keys", "dump", "read", "uart", "flash", "build", "bench", "accuracy"]
+COMMANDS = ["run", "console", "keys", "dump", "read", "uart", "flash", "build", "bench", "accuracy",
+            "soak"]
 
 
 from meterkast.errors import CliError  # noqa: F401  (re-exported for the cmd_* modules)

@@ -1,7 +1,9 @@
 """meterkast dump: decode a stopped meter's flash image (registers, counters, log, profile)."""
 import json
+import os
 import sys
 
+from meterkast.errors import CliError
 from meterkast.flashimage import dump
 
 HELP = "print the registers, power-failure log and quarter-hour profile stored in a flash image"
@@ -15,6 +17,9 @@ def add_arguments(p):
 
 
 def main(args):
+    if not os.path.exists(args.state):
+        raise CliError("--state %s: no such directory or flash image: give a meter's --state "
+                       "directory" % args.state)
     d = dump(args.state)
     if args.last is not None:
         d["profile"] = d["profile"][-args.last:] if args.last else []

@@ -40,6 +40,9 @@ def add_arguments(p):
     p.add_argument("--model", help="board table entry (pico, pico2, devkitc, emu); default: detected on the board")
     p.add_argument("--build", metavar="DIR", help="deploy this build tree (default: build now into a temp folder)")
     p.add_argument("--keys", metavar="FILE", help="keys file (meterkast keys new) written to the comms keystore")
+    p.add_argument("--move-keys", action="store_true",
+                   help="put keys on this board although they were flashed to another one (that "
+                        "board must never run with them again)")
     p.add_argument("--serial", type=int, help="meter serial number (needed on the first flash)")
     p.add_argument("--phases", type=int, choices=(1, 3), help="metering ICs fitted (default: one per phase, 3)")
     p.add_argument("--verify", action="store_true", help="read every file back (SHA-256) before releasing the board")
@@ -124,6 +127,75 @@ for _p in %r:
 """
 
 
+# The board's unique id and its invocation-counter slots (comms.counter: 20-byte records).
+_COUNTERS_SCRIPT = """
+import machine, binascii
+print('uid', binascii.hexlify(machine.unique_id()).decode())
+for _n in ('ic_p1.a', 'ic_p1.b', 'ic_mgmt.a', 'ic_mgmt.b'):
+    try:
+        with open('%s/' + _n, 'rb') as _f:
+            print('slot', _n, binascii.hexlify(_f.read(64)).decode())
+    except OSError:
+        print('slot', _n, '-')
+"""
+_SLOT_PORTS = {"ic_p1": "p1", "ic_mgmt": "management"}
+# When a board's counters cannot be read (its flash was wiped), what it may have used since the
+# record was last updated is bounded by time: at most one P1 frame a second, and a management
+# association's few hundred APDUs a day, plus the reservations its restarts skip.
+_USE_PER_SECOND = 2
+_WIPED_SLACK = 16 * 256
+
+
+def board_counters(lines):
+    """(uid, {port: highest reserved counter}) from _COUNTERS_SCRIPT's output; a port is left
+    out when none of its slots holds a valid record."""
+    import struct
+    import zlib
+
+    uid = None
+    high = {}
+    for line in lines:
+        words = line.split()
+        if words[:1] == ["uid"] and len(words) == 2:
+            uid = words[1]
+        if words[:1] != ["slot"] or len(words) != 3 or words[2] == "-":
+            continue
+        data = bytes.fromhex(words[2])
+        if len(data) != 20 or data[:4] != b"MKIC":
+            continue
+        if zlib.crc32(data[:16]) != struct.unpack(">I", data[16:])[0]:
+            continue
+        port = _SLOT_PORTS[words[1].split(".")[0]]
+        high[port] = max(high.get(port, 0), struct.unpack(">Q", data[8:16])[0])
+    return uid, high
+
+
+def counter_floor(record, uid, board_high, move=False, now=None):
+    """The floor to flash with the keys, and the record updated; CliError if the keys are on
+    another board (unless `move`)."""
+    import time as _time
+
+    from meterkast.ivguard import PORTS
+
+    now = _time.time() if now is None else now
+    owner = record.doc.get("board")
+    if owner and owner != uid and not move:
+        raise CliError("these keys are on board %s, not this one (%s): one keys file drives one "
+                       "meter; give --move-keys if that board will never run them again"
+                       % (owner, uid))
+    unknown = owner != uid or not board_high  # usage since the record cannot be read back
+    floor = {}
+    for port in PORTS:
+        f = max(record.floor(port), board_high.get(port, 0))
+        if unknown and record.floor(port):
+            since = max(0, now - record.doc.get("updated", now))
+            f += int(since) * _USE_PER_SECOND + _WIPED_SLACK
+        floor[port] = min(f, 0xFFFFFFFF)
+        record.doc[port] = max(record.floor(port), floor[port])
+    record.doc["board"] = uid
+    return floor
+
+
 def _sha(data):
     return hashlib.sha256(data).hexdigest()
 
@@ -154,14 +226,18 @@ def config_for(existing, target, model, serial, phases=None):
 
 
 def flash(port, target, build_dir=None, keys=None, serial=None, model=None, verify=False,
-          reset=True, log=print, phases=None):
+          reset=True, log=print, phases=None, move_keys=False):
     """Deploy; returns {files: {path: sha256}, config: dict, verified: bool}."""
     keys_data = None
+    record = None
     if keys:
-        from meterkast.keys import load_keys
+        from meterkast.ivguard import CounterRecord, lock_keys
+        from meterkast.keys import check_keys
 
-        load_keys(keys)  # refuse a malformed keys file before touching the device
-        keys_data = Path(keys).read_bytes()
+        parsed = check_keys(keys)  # refuse an unsafe keys file before touching the device
+        lock = lock_keys(keys)  # no meter runs with these keys while they are flashed
+        record = CounterRecord(keys, parsed)
+        keys_doc = json.loads(Path(keys).read_text())
     with tempfile.TemporaryDirectory(prefix="meterkast-flash-") as tmp:
         if build_dir is None:
             build_dir = Path(tmp) / "build"
@@ -179,6 +255,14 @@ def flash(port, target, build_dir=None, keys=None, serial=None, model=None, veri
         except ValueError:
             existing = {}
         cfg = config_for(existing, target, model, serial, phases)
+        if record is not None:
+            uid, high = board_counters(mp.exec_lines(_COUNTERS_SCRIPT % cfg.get("storage", "/data")))
+            floor = counter_floor(record, uid, high, move_keys)
+            keys_doc["counter_floor"] = floor
+            keys_data = (json.dumps(keys_doc, indent=2) + "\n").encode()
+            record.save()  # before the board can use anything above the old record
+            log("keys: counters continue above p1 %d, management %d" % (floor["p1"],
+                                                                        floor["management"]))
         if target != "emu":
             # The interrupted meter's watchdog keeps running: reset into the held state.
             mp.run("reset", check=False)
@@ -215,10 +299,14 @@ def flash(port, target, build_dir=None, keys=None, serial=None, model=None, veri
         if reset:
             mp.run("exec", "import os\nos.remove('/%s')" % HOLD, "+", "reset")
             log("reset: %s boots meter %s" % (port, cfg["serial"]))
+        if record is not None:
+            import os
+
+            os.close(lock)
         return {"files": expected, "config": cfg, "verified": verified}
 
 
 def main(args):
     flash(args.port, args.board, args.build, args.keys, args.serial, args.model, args.verify,
-          reset=not args.no_reset, phases=args.phases)
+          reset=not args.no_reset, phases=args.phases, move_keys=args.move_keys)
     return 0

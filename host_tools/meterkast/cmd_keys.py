@@ -1,5 +1,5 @@
 """meterkast keys: make a meter's keys file (P1 and management keys, system title)."""
-from meterkast.keys import load_keys, new_keys, write_keys
+from meterkast.keys import check_keys, new_keys, write_keys
 
 HELP = "create a keys file for a meter (meterkast keys new --out FILE)"
 
@@ -25,7 +25,7 @@ def main(args):
         print("wrote %s (system title %s); keep it secret: it decrypts and signs" % (
             args.out, keys["system_title"]))
         return 0
-    keys = load_keys(args.file)
+    keys = check_keys(args.file, plain_p1=True)
     print("system title %s" % keys["system_title"].hex().upper())
     print("encrypted P1: %s" % ("yes" if "p1" in keys else "no"))
     print("P3 management client: %s" % ("yes" if "management" in keys else "no"))

@@ -5,6 +5,7 @@ import threading
 
 from meterkast.cli import CliError
 from meterkast.emulator import Emulator
+from meterkast.runcheck import check_output_file
 
 HELP = "start the emulated meter (MicroPython firmware) with P1 and optional P3 ports"
 
@@ -22,6 +23,8 @@ def add_arguments(p):
     p.add_argument("--scenario", metavar="NAME", help="seeds/scenarios/NAME.json or a JSON path")
     p.add_argument("--state", metavar="DIR", help="keep flash image and RTC here (default: fresh temp dir)")
     p.add_argument("--keys", metavar="FILE", help="keys file: encrypt P1, enable P3 management")
+    p.add_argument("--plain-p1", action="store_true",
+                   help="allow a keys file without p1 keys (P1 then goes out in plain text)")
     p.add_argument("--report", metavar="FILE", help="write the firmware's per-second readings (JSON lines)")
     p.add_argument("--heapsize", metavar="SIZE",
                    help="MicroPython heap, e.g. 96K: run in a board's RAM (micropython -X heapsize)")
@@ -38,7 +41,8 @@ def add_arguments(p):
 def main(args):
     if args.console and args.p1 is None:
         raise CliError("--console needs a P1 port")
-    report_file = open(args.report, "w") if args.report else None
+    check_output_file(args.report, "--report")  # nothing is created before every check passed
+    report_file = None
 
     def on_event(ev):
         if report_file is not None:
@@ -46,14 +50,18 @@ def main(args):
 
             report_file.write(json.dumps(ev) + "\n")
         kind = ev.get("ev")
-        if kind in ("error", "clock", "text", "warning", "critical"):
-            print("firmware: %s" % ev.get("msg"), file=sys.stderr)
+        if kind in ("error", "clock", "text", "warning", "critical", "overflow"):
+            print("%s: %s" % ("line" if kind == "overflow" else "firmware", ev.get("msg")),
+                  file=sys.stderr)
 
     emu = Emulator(p1=args.p1, p3=args.p3, start=args.start, speed=args.speed, seed=args.seed,
                    scenario=args.scenario, state=args.state, keys=args.keys,
-                   duration=args.duration, report=report_file is not None, serial=args.serial,
+                   duration=args.duration, report=bool(args.report), serial=args.serial,
                    on_event=on_event, heapsize=args.heapsize, p1_faults=args.p1_faults,
-                   p3_faults=args.p3_faults, capture=args.capture, frontend=args.frontend)
+                   p3_faults=args.p3_faults, capture=args.capture, frontend=args.frontend,
+                   plain_p1=args.plain_p1)
+    if args.report:  # line-buffered: `tail -f` follows the report while the meter runs
+        report_file = open(args.report, "w", buffering=1)
     emu.start()
     for name in ("p1", "p3"):
         if name in emu.endpoints:
@@ -80,7 +88,8 @@ def main(args):
     if report_file is not None:
         report_file.close()
     if died or (code not in (0, None)):
-        err = emu.stderr.strip().splitlines()
+        critical = [e["msg"] for e in emu.events if e.get("ev") == "critical"]
+        err = critical or emu.stderr.strip().splitlines()
         print("meterkast run: firmware exited with status %s%s" % (
             code, (": " + err[-1]) if err else ""), file=sys.stderr)
         return 1

@@ -19,6 +19,11 @@ from meterkast.cli import CliError
 from meterkast.endpoints import open_endpoint, parse_spec
 from meterkast.faults import FaultSpec
 from meterkast.line import Line
+from meterkast import runcheck
+
+# Bytes that may wait to go into the meter on one line: a UART's FIFO (32) and the firmware's
+# receive buffer (hal.board.uart: 512), twice over for the bytes in flight. More is dropped.
+RX_LIMIT = 2 * (32 + 512)
 
 SCENARIOS = Path(__file__).resolve().parents[2] / "seeds" / "scenarios"
 
@@ -50,9 +55,14 @@ class Emulator:
     def __init__(self, p1="pty", p3=None, start=None, speed=1.0, seed=1, scenario=None,
                  state=None, keys=None, duration=None, report=True, serial=None,
                  baudrate=115200, on_event=None, extra_args=(), heapsize=None, p1_faults=None,
-                 p3_faults=None, capture=None, firmware=None, frontend=None):
-        if speed <= 0:
-            raise CliError("--speed must be greater than 0")
+                 p3_faults=None, capture=None, firmware=None, frontend=None, plain_p1=False,
+                 p3_inactivity=120, check_flash=True):
+        # Every option is checked before anything is created or started (meterkast.runcheck);
+        # check_flash=False lets a test boot the firmware on a flash image that does not mount.
+        runcheck.check_run(p1=p1, p3=p3, start=start, speed=speed, duration=duration,
+                           scenario=scenario_path(scenario), capture=capture,
+                           state=str(keys) + ".state" if state is None and keys else state,
+                           check_flash=check_flash)
         self.specs = {"p1": p1, "p3": p3}
         for name, spec in self.specs.items():
             if spec is not None:
@@ -78,10 +88,13 @@ class Emulator:
         self.capture = capture
         self._capture_writer = None
         self._tmp = None
+        self.record = None  # the keys' counter record (meterkast.ivguard)
         if keys is not None:
-            from meterkast.keys import load_keys
+            from meterkast.ivguard import CounterRecord
+            from meterkast.keys import check_keys
 
-            load_keys(keys)  # a clear error now rather than a firmware traceback
+            # a clear error now rather than a firmware traceback
+            self.record = CounterRecord(self.keys, check_keys(self.keys, plain_p1))
             if state is None:
                 # The frame counters that keep GCM IVs unique live on the meter's flash: a
                 # meter with keys keeps its flash beside the keys file, never in a temp dir.
@@ -90,6 +103,7 @@ class Emulator:
             self._tmp = tempfile.mkdtemp(prefix="meterkast-")
             state = self._tmp
         self.state = os.path.abspath(str(state))
+        self.p3_inactivity = p3_inactivity  # seconds without an association before a hang-up
         self.events = []
         self.endpoints = {}
         self.lines = {}
@@ -98,10 +112,12 @@ class Emulator:
         self._ctl_master = None
         self._reader = None
         self._stderr = []
+        self._locks = []
 
     # -- life cycle -------------------------------------------------------------------------
     def start(self):
         os.makedirs(self.state, exist_ok=True)
+        self._take_locks()
         cmd = [micropython_command()]
         if self.heapsize:
             cmd += ["-X", "heapsize=%s" % self.heapsize]
@@ -120,20 +136,24 @@ class Emulator:
             self._fw_fds += [master, slave]
             self.endpoints[name] = endpoint
             self.lines[name] = Line(name, master, endpoint, self.baudrate,
-                                    faults=self.faults[name], capture=self._capture_writer)
+                                    faults=self.faults[name], capture=self._capture_writer,
+                                    rx_limit=RX_LIMIT, on_overflow=self._overflow)
+            if name == "p3" and hasattr(endpoint, "idle_s"):
+                endpoint.idle_s = self.p3_inactivity  # a silent TCP client frees the port
             cmd += ["--" + name, os.ttyname(slave)]
         ctl_master, ctl_slave = os.openpty()
         tty.setraw(ctl_slave)
         self._fw_fds += [ctl_master, ctl_slave]
         self._ctl_master = ctl_master
         cmd += ["--ctl", os.ttyname(ctl_slave), "--state", self.state, "--seed", str(self.seed)]
-        cmd += ["--speed", repr(float(self.speed))]
+        cmd += ["--speed", repr(float(self.speed)), "--p3-inactivity", str(int(self.p3_inactivity))]
         if self.start_time:
             cmd += ["--start", self.start_time]
         if self.scenario:
             cmd += ["--scenario", str(self.scenario)]
         if self.keys:
-            cmd += ["--keys", str(self.keys)]
+            self.record.open_session()
+            cmd += ["--keys", str(self.keys), "--ic-floor", self.record.floors_arg()]
         if self.duration is not None:
             cmd += ["--duration", str(int(self.duration))]
         if self.serial is not None:
@@ -146,7 +166,8 @@ class Emulator:
         env = dict(os.environ)
         env["MICROPYPATH"] = "%s:.frozen" % self.firmware
         self.proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                     stdin=subprocess.DEVNULL, env=env, cwd=str(self.firmware))
+                                     stdin=subprocess.DEVNULL, env=env, cwd=str(self.firmware),
+                                     pass_fds=self._locks)
         for line in self.lines.values():
             line.start()
         self._reader = threading.Thread(target=self._read_stdout, daemon=True)
@@ -163,9 +184,25 @@ class Emulator:
                 ev = json.loads(text)
             except ValueError:
                 ev = {"ev": "text", "msg": text}
+            kind = ev.get("ev")
+            if kind == "ic" and self.record is not None:
+                self.record.raise_to(ev.get("port"), ev.get("high", 0))
+            elif kind == "hangup" and ev.get("port") in self.endpoints:
+                hangup = getattr(self.endpoints[ev["port"]], "hangup", None)
+                if hangup is not None:
+                    hangup()
             self.events.append(ev)
             if self.on_event is not None:
                 self.on_event(ev)
+
+    def _overflow(self, name, total):
+        """A line had more bytes coming in than a UART and the meter's buffer hold."""
+        ev = {"ev": "overflow", "line": name, "dropped": total,
+              "msg": "%s line: %d bytes dropped so far: more arrived than the meter's receive "
+                     "buffer (%d B) holds" % (name, total, RX_LIMIT)}
+        self.events.append(ev)
+        if self.on_event is not None:
+            self.on_event(ev)
 
     def _read_stderr(self):
         for raw in self.proc.stderr:
@@ -245,9 +282,34 @@ class Emulator:
         self._fw_fds = []
         if self._reader is not None:
             self._reader.join(2)
+            if self.record is not None and not self._reader.is_alive() and not self.alive():
+                self.record.close_session()
+        self._release_locks()
         if self._tmp:
             shutil.rmtree(self._tmp, ignore_errors=True)
             self._tmp = None
+
+    def _take_locks(self):
+        """One meter per state and per keys file: refuse a second run on either (ivguard)."""
+        from meterkast.ivguard import lock_keys, lock_state
+
+        if self._locks:
+            return
+        self._locks.append(lock_state(self.state))
+        if self.keys:
+            try:
+                self._locks.append(lock_keys(self.keys))
+            except CliError:
+                self._release_locks()
+                raise
+
+    def _release_locks(self):
+        for fd in self._locks:
+            try:
+                os.close(fd)
+            except OSError:
+                pass
+        self._locks = []
 
     def __enter__(self):
         return self.start()

@@ -6,6 +6,7 @@ there, as on a real line), `describe()` for the one-line address to print, and `
 """
 import os
 import socket
+import time
 import termios
 import tty
 
@@ -119,12 +120,25 @@ class TcpEndpoint:
         self.client = None
         self.connections = 0
         self.held = False  # a disconnect fault is on: connections are closed at once
+        self.idle_s = None  # a client silent this long is dropped (None: kept for ever)
+        self.idle_drops = 0
+        self._last_rx = 0.0
 
     def describe(self):
         return "tcp:%s:%d" % self.address
 
     def has_client(self):
         return self.client is not None
+
+    def hangup(self):
+        """The meter hung up (no association in time): close the client, free the port."""
+        self._drop_client()
+
+    def drop_idle(self, now):
+        """Called by the line now and then: drop a client that has been silent too long."""
+        if self.client is not None and self.idle_s and now - self._last_rx > self.idle_s:
+            self.idle_drops += 1
+            self._drop_client()
 
     def hold(self, down):
         """Fault injection: drop the client now and turn new ones away until released."""
@@ -149,6 +163,7 @@ class TcpEndpoint:
                 conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
                 self.client = conn
                 self.connections += 1
+                self._last_rx = time.monotonic()
             else:
                 conn.close()  # port in use
         if self.client is None:
@@ -161,6 +176,8 @@ class TcpEndpoint:
             data = b""
         if not data:
             self._drop_client()
+        else:
+            self._last_rx = time.monotonic()
         return data
 
     def write(self, data):

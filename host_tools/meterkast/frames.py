@@ -489,9 +489,7 @@ class FrameDecoder:
         if total is None:
             return _NOT
         title = bytes(buf[s + 2:s + 10])
-        inner = buf.find(b"\xdb\x08" + title, s + 1, s + total)
-        while inner >= 0 and self._encrypted_header(buf, inner) is None and len(buf) - inner >= 18:
-            inner = buf.find(b"\xdb\x08" + title, inner + 1, s + total)
+        inner = self._inner_header(buf, s, total, title)
         if inner >= 0:
             f = Frame(ENCRYPTED, buf[s:inner], False, "truncated: the next frame began inside it",
                       "truncated")
@@ -505,13 +503,34 @@ class FrameDecoder:
         if f.tag_ok is False:
             # A frame that lost bytes runs into the next one by as many: give back a tail that
             # could be the start of the next frame's header, so that frame is not lost too.
-            head = b"\xdb\x08" + title
-            for j in range(max(s + 1, end - len(head) + 1), end):
-                if buf[j] == 0xDB and head.startswith(bytes(buf[j:end])):
+            heads = [b"\xdb\x08" + t for t in self._titles(title)]
+            for j in range(max(s + 1, end - len(heads[0]) + 1), end):
+                if buf[j] == 0xDB and any(h.startswith(bytes(buf[j:end])) for h in heads):
                     f.raw = f.raw[:j - s]
                     end = j
                     break
         return f, end
+
+    def _titles(self, title):
+        """This frame's system title, then the keys' one if it differs: a bit error in the
+        title of a header must not hide the header of the next frame."""
+        titles = [title]
+        if self.keys is not None and self.keys.system_title and self.keys.system_title != title:
+            titles.append(bytes(self.keys.system_title))
+        return titles
+
+    def _inner_header(self, buf, s, total, title):
+        """Where the next frame's header starts inside this one's span (-1: nowhere), for
+        either title. (One that runs on past the span is given back after a tag failure.)"""
+        best = -1
+        for t in self._titles(title):
+            head = b"\xdb\x08" + t
+            i = buf.find(head, s + 1, s + total)
+            while i >= 0 and self._encrypted_header(buf, i) is None and len(buf) - i >= 18:
+                i = buf.find(head, i + 1, s + total)
+            if i >= 0 and (best < 0 or i < best):
+                best = i
+        return best
 
     def _encrypted(self, raw):
         f = Frame(ENCRYPTED, raw)

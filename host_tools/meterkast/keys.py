@@ -64,3 +64,26 @@ def load_keys(path):
         keys["management"] = {k: field(m, k, 16, "management.") for k in ("ek", "ak")}
         keys["management"]["client_system_title"] = field(m, "client_system_title", 8, "management.")
     return keys
+
+
+def check_keys(path, plain_p1=False):
+    """A keys file fit to drive a meter: load_keys, plus what makes one unsafe to use.
+
+    - readable by group or others: refused, as ssh refuses a private key (chmod 600);
+    - P1 and management keys equal: both ports encrypt under one system title with counters
+      of their own, so equal keys would meet equal IVs;
+    - no "p1" section: P1 would go out in plain text, which only --plain-p1 allows.
+    """
+    keys = load_keys(path)
+    mode = os.stat(path).st_mode & 0o777
+    if mode & 0o077:
+        raise CliError("keys file %s is readable by group or others (mode %04o): chmod 600 %s"
+                       % (path, mode, path))
+    p1, mgmt = keys.get("p1"), keys.get("management")
+    if p1 and mgmt and {p1["ek"], p1["ak"]} & {mgmt["ek"], mgmt["ak"]}:
+        raise CliError("keys file %s: a P1 key equals a management key: each port needs keys "
+                       "of its own (make new ones with meterkast keys new)" % path)
+    if p1 is None and not plain_p1:
+        raise CliError("keys file %s has no p1 keys: P1 would be sent in plain text; "
+                       "add --plain-p1 if that is what you want" % path)
+    return keys

@@ -48,7 +48,7 @@ class PacedPipe:
     CHUNK = 64
 
     def __init__(self, rate_bps, deliver, faults=None, framing=None, capture=None, line="line",
-                 direction="out", pace=True):
+                 direction="out", pace=True, limit=None):
         self.rate = rate_bps  # bytes per second
         self.char_time = 1.0 / rate_bps
         self.deliver = deliver
@@ -65,12 +65,20 @@ class PacedPipe:
         self.bit7_lost = 0
         self.blocked = False  # set by the line while its outside end is disconnected
         self.blocked_bytes = 0
+        # Bytes waiting for the line at most: what arrives beyond that is dropped and counted,
+        # as a UART's receive FIFO overruns (None: no bound).
+        self.limit = limit
+        self.overflow = 0
 
     def push(self, data, now=None):
         if now is None:
             now = time.monotonic() if self.pace else self.wire_time
         if not self.queue and self.wire_time < now:
             self.wire_time = now  # the line was idle: the next start bit goes now
+        if self.limit is not None and len(self.queue) + len(data) > self.limit:
+            room = max(0, self.limit - len(self.queue))
+            self.overflow += len(data) - room
+            data = data[:room]
         self.queue += data
 
     def due(self, now):
@@ -160,10 +168,13 @@ class Line(threading.Thread):
 
     "out" is A -> B, "in" is B -> A. Faults: a FaultSpec (or SPEC text) for the whole line;
     byte faults go to the directions its `dir=` names, a disconnect takes side B away.
+    `rx_limit`: at most this many bytes wait to go in (a UART FIFO and the meter's receive
+    buffer); more is dropped and counted, and `on_overflow(name, total)` hears of it (at most
+    once a second while it lasts).
     """
 
     def __init__(self, name, fw_fd, endpoint, baudrate=115200, bits_per_char=10, taps=(),
-                 framing=None, faults=None, capture=None):
+                 framing=None, faults=None, capture=None, rx_limit=None, on_overflow=None):
         super().__init__(name="line-" + name, daemon=True)
         self.line_name = name
         self.a = FdEnd(fw_fd) if isinstance(fw_fd, int) else fw_fd
@@ -189,7 +200,9 @@ class Line(threading.Thread):
         self.to_outside = PacedPipe(rate, self._deliver_out, inject.get("out"), self.framing,
                                     capture, name, "out")
         self.to_firmware = PacedPipe(rate, self._deliver_in, inject.get("in"), self.framing,
-                                     capture, name, "in")
+                                     capture, name, "in", limit=rx_limit)
+        self.on_overflow = on_overflow
+        self._overflow_told = (0, 0.0)  # (count, when) last passed to on_overflow
         if capture is not None:
             capture.describe_line(name, baudrate, self.framing, faults.describe())
         self.started_at = time.monotonic()
@@ -228,7 +241,7 @@ class Line(threading.Thread):
         out = {"out_sent": self.to_outside.bytes_sent, "out_delivered": self.to_outside.bytes_delivered,
                "in_sent": self.to_firmware.bytes_sent, "in_delivered": self.to_firmware.bytes_delivered,
                "bit7_lost": self.to_outside.bit7_lost + self.to_firmware.bit7_lost,
-               "disconnects": self.disconnects}
+               "disconnects": self.disconnects, "in_overflow": self.to_firmware.overflow}
         for d, inj in self.injectors.items():
             for k, v in inj.counts.items():
                 if v:
@@ -259,3 +272,15 @@ class Line(threading.Thread):
             now = time.monotonic()
             self.to_outside.pump(now)
             self.to_firmware.pump(now)
+            idle = getattr(self.endpoint, "drop_idle", None)
+            if idle is not None:
+                idle(now)
+            self._tell_overflow(now)
+
+    def _tell_overflow(self, now, final=False):
+        told, when = self._overflow_told
+        total = self.to_firmware.overflow
+        if self.on_overflow is None or total == told or (now - when < 1.0 and not final):
+            return
+        self._overflow_told = (total, now)
+        self.on_overflow(self.line_name, total)

@@ -168,7 +168,50 @@ def power_cuts():
         return cut
 
 
+def floor_and_reservations():
+    """A state below the keys' record (wiped, new, copied, rolled back) counts on above it, and
+    every reservation is announced once it is on flash, before any value under it is used."""
+    mount(RamFlash(), fresh=True)
+    heard = []
+    c = InvocationCounter(PATH, reserve=4, on_reserve=heard.append)
+    assert c.below_floor == 0
+    assert [c.next() for _ in range(6)] == [1, 2, 3, 4, 5, 6]
+    assert heard[-1] == 8 and heard[-2] == 4, heard
+    announced = max(heard)
+    remove(SLOT_A)
+    remove(SLOT_B)  # wiped: without a floor this would start at 1 again
+    c = InvocationCounter(PATH, reserve=4, floor=announced, on_reserve=heard.append)
+    assert c.below_floor == -1  # a blank state under a floor
+    assert c.next() == announced + 1
+    old_a = slot(SLOT_A) if os_exists(SLOT_A) else None
+    old_b = slot(SLOT_B)
+    for _ in range(10):
+        c.next()
+    top = max(heard)
+    # roll the state back to the copy taken earlier: its mark is below the record
+    put(SLOT_B, old_b)
+    if old_a is None:
+        remove(SLOT_A)
+    else:
+        put(SLOT_A, old_a)
+    c = InvocationCounter(PATH, reserve=4, floor=top)
+    assert c.below_floor > 0 and c.below_floor < top
+    assert c.next() == top + 1
+    # a state ahead of the floor is trusted as it is
+    c = InvocationCounter(PATH, reserve=4, floor=5)
+    assert c.below_floor == 0 and c.next() > top + 1
+
+
+def os_exists(path):
+    try:
+        os.stat(path)
+        return True
+    except OSError:
+        return False
+
+
 blank_and_restarts()
+floor_and_reservations()
 damaged_slots()
 lost_record()
 limit()

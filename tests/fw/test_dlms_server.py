@@ -264,6 +264,30 @@ check(ReceivedCounter("/p3_cut/slots").last == 5, "torn newest slot: the previou
 with open("/p3_cut/slots.b", "wb") as f:
     f.write(b"junk")
 check(ReceivedCounter("/p3_cut/slots").last == 0xFFFFFFFF, "no valid slot: everything refused")
+check(ReceivedCounter("/p3_cut/slots").lost, "no valid slot: reported as lost")
+# restarts before any association (the slot files exist but were never written) are a new key,
+# not a lost history: a restart must never lock the head-end out
+for _ in range(3):
+    rc = ReceivedCounter("/p3_cut/fresh")
+    check(rc.last == -1 and not rc.lost, "restart with never-written slots: %d" % rc.last)
+rc.accept(1)
+check(ReceivedCounter("/p3_cut/fresh").last == 1, "first value after restarts kept")
+# the very first write torn by a cut (slot "b" damaged, "a" never written): nothing accepted yet
+with open("/p3_cut/torn1.b", "wb") as f:
+    f.write(b"\x00\x00\x00")
+open("/p3_cut/torn1.a", "wb").close()
+rc = ReceivedCounter("/p3_cut/torn1")
+check(rc.last == -1 and not rc.lost, "torn first write: still a new key")
+
+# a meter restarted twice before any management session still lets the head-end in
+d = fresh("restart_before_session")
+for _ in range(2):
+    build_server(d, keys=keys())
+server, _, _ = build_server(d, keys=keys())
+check(server._client_ic() == 0, "no client counter yet: %d" % server._client_ic())
+c = FwClient(server, 1)
+server.link_up(1)
+c.associate()
 
 # -- refusals -------------------------------------------------------------------------------------
 server, profile, c = build_server(fresh("refuse"), keys=keys())

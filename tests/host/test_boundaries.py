@@ -86,7 +86,7 @@ def test_no_disconnect_command_exists_anywhere():
 
 
 def test_control_commands_have_no_disconnect():
-    """The emulator's control line knows stop and clock only."""
+    """The emulator's control line knows stop, clock and stats only."""
     text = (FIRMWARE / "meter.py").read_text()
     commands = set(re.findall(r'words\[0\] == "(\w+)"', text))
-    assert commands == {"stop", "clock"}
+    assert commands == {"stop", "clock", "stats"}

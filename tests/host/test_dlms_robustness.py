@@ -10,14 +10,13 @@ import serial
 from dlms_support import AK, CLIENT_TITLE, EK, SYSTEM_TITLE, P3Harness
 from meterkast.dlms import axdr
 from meterkast.dlms.client import CLOCK, Association
-from meterkast.dlms.hdlc import LLC_REQUEST, build_frame, fcs
 from meterkast.dlms.security import CounterState, Keys
+from meterkast.soak import garbage, templates  # the soak campaign's P3 fuzz
 
 FRAMES = 10_000
 SEED = 20240312
 KEYS = Keys(SYSTEM_TITLE, EK, AK, CLIENT_TITLE)
 PROFILE = bytes((1, 0, 99, 1, 0, 255))
-SERVER = b"\x03"
 
 
 def management_read(url, counters):
@@ -36,82 +35,6 @@ def management_read(url, counters):
     finally:
         link.disconnect()
         port.close()
-
-
-def templates():
-    """Client frames of a real session's kinds, to mutate."""
-    c1, c16 = b"\x03", b"\x21"
-    aarq = bytes.fromhex("601da109060760857405080101be10040e01000000065f1f0400401e5dffff")
-    get = b"\xc0\x01\xc1\x00\x08" + CLOCK + b"\x02\x00"
-    get_sel = b"\xc0\x01\xc1\x00\x07" + PROFILE + b"\x02\x01\x02" + axdr.entry_descriptor(1, 3)
-    dbx = b"\xdb\x08" + CLIENT_TITLE + b"\x1e\x30\x00\x00\x00\x05" + bytes(range(25))
-    out = [
-        build_frame(SERVER, c16, 0x93),
-        build_frame(SERVER, c1, 0x93, bytes.fromhex("818012050180060180070400000001080400000001")),
-        build_frame(SERVER, c16, 0x53),
-        build_frame(SERVER, c16, 0x11),
-        build_frame(SERVER, c16, 0x31),
-    ]
-    for ns in range(8):
-        for info in (aarq, get, get_sel, dbx, b"\x62\x03\x80\x01\x00"):
-            out.append(
-                build_frame(
-                    SERVER,
-                    c16 if ns & 1 else c1,
-                    0x10 | (ns << 1) | ((ns + 1) & 7) << 5,
-                    LLC_REQUEST + info,
-                    segmented=ns == 5,
-                )
-            )
-    return out
-
-
-def refcs(frame):
-    """Recompute HCS and FCS of a (mutated) frame so it passes the HDLC checks."""
-    body = bytearray(frame[1:-1])
-    if len(body) < 7:
-        return frame
-    length = len(body)
-    body[0] = 0xA0 | (body[0] & 0x08) | (length >> 8)
-    body[1] = length & 0xFF
-    p = 2
-    while p < length - 2 and not body[p] & 1:
-        p += 1
-    p += 2  # source address (one byte) and control
-    if p + 2 < length - 2:
-        body[p + 1 : p + 3] = fcs(body[: p + 1])
-    body[-2:] = fcs(body[:-2])
-    return b"\x7e" + bytes(body) + b"\x7e"
-
-
-def garbage(rng, tpl):
-    kind = rng.randrange(7)
-    if kind == 0:  # line noise
-        return bytes(rng.randrange(256) for _ in range(rng.randrange(1, 200)))
-    f = bytearray(rng.choice(tpl))
-    if kind in (1, 2):  # bit errors, then a valid or an invalid FCS
-        for _ in range(rng.randrange(1, 4)):
-            f[rng.randrange(1, len(f) - 1)] ^= 1 << rng.randrange(8)
-        return refcs(bytes(f)) if kind == 2 else bytes(f)
-    if kind == 3:  # truncated, or two frames glued together
-        return bytes(f[: rng.randrange(1, len(f))]) + (
-            bytes(rng.choice(tpl)) if rng.random() < 0.5 else b""
-        )
-    if kind == 4:  # valid HDLC, random control and random information
-        info = bytes(rng.randrange(256) for _ in range(rng.randrange(0, 120)))
-        ctrl = rng.randrange(256)
-        if rng.random() < 0.5:
-            info = LLC_REQUEST + info
-            ctrl &= 0xFE
-        return build_frame(
-            SERVER, rng.choice((b"\x03", b"\x21", b"\x11")), ctrl, info, rng.random() < 0.1
-        )
-    if kind == 5:  # a believable header announcing a long frame that never comes
-        n = rng.randrange(7, 0x7FF)
-        return bytes((0x7E, 0xA0 | (n >> 8), n & 0xFF)) + bytes(
-            rng.randrange(256) for _ in range(rng.randrange(0, 40))
-        )
-    return b"\x7e" * rng.randrange(1, 20)  # flag fill
 
 
 @pytest.fixture
@@ -145,7 +68,7 @@ def test_random_and_mutated_frames(meter, tmp_path):
         base = meter.mem()
         before = int(meter.stats()["bytes_in"])
         rng = random.Random(SEED)
-        tpl = templates()
+        tpl = templates(CLIENT_TITLE)
         sent = 0
         for i in range(FRAMES):
             data = garbage(rng, tpl)

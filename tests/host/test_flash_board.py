@@ -22,7 +22,7 @@ from helpers import parse_v5, read_raw_telegrams
 
 from meterkast.boardemu import BoardEmulator
 from meterkast.flashimage import open_image
-from meterkast.keys import new_keys
+from meterkast.keys import new_keys, write_keys
 
 
 class Board:
@@ -120,7 +120,7 @@ def test_flash_then_update_with_keys(board, tmp_path):
     # comms keystore; the identity is kept. P1 is now encrypted with those keys.
     keys = new_keys(4242)
     keys_file = tmp_path / "keys.json"
-    keys_file.write_text(json.dumps(keys))
+    write_keys(str(keys_file), keys)
     board.flash("--keys", str(keys_file))
     frames = encrypted_frames(board.p1, 2, timeout=30)
     assert len(frames) == 2
@@ -132,6 +132,65 @@ def test_flash_then_update_with_keys(board, tmp_path):
     if board.emulator:
         assert board.emulator.boots == boots + 1, "one reset per flash"
         files = board.files()
-        assert json.loads(files["keys.json"]) == keys
+        on_board = json.loads(files["keys.json"])
+        floor = on_board.pop("counter_floor")
+        assert on_board == keys and floor == {"p1": 0, "management": 0}
         assert json.loads(files["meter.json"])["serial"] == 4242
         assert any(p.startswith("data/") for p in files)
+
+
+def _wipe_data(image):
+    """What a wiped flash looks like to the meter: /data (registers, counters) gone."""
+    from littlefs import LittleFS
+
+    from meterkast.flashimage import BLOCK_SIZE
+
+    data = bytearray(image.read_bytes())
+    fs = LittleFS(block_size=BLOCK_SIZE, block_count=len(data) // BLOCK_SIZE, mount=False)
+    fs.context.buffer = data
+    fs.mount()
+    for name in fs.listdir("/data"):
+        fs.remove("/data/" + name)
+    fs.unmount()
+    image.write_bytes(bytes(fs.context.buffer))
+
+
+def test_one_keys_file_one_board_and_a_wiped_board_counts_on(tmp_path):
+    """Keys go on one board; a second board is refused unless told; a board whose flash was
+    wiped, and a board the keys are moved to, count on above every frame counter used before."""
+    keys = new_keys(77)
+    keys_file = tmp_path / "keys.json"
+    write_keys(str(keys_file), keys)
+    a = BoardEmulator(workdir=tmp_path / "a", seed=3).start()
+    b = BoardEmulator(workdir=tmp_path / "b", seed=4).start()
+    try:
+        board_a = Board(a.port, "emu", a.uart_port("p1"), a)
+        board_b = Board(b.port, "emu", b.uart_port("p1"), b)
+        board_a.flash("--serial", "77", "--keys", str(keys_file))
+        seen = [int.from_bytes(f[14:18], "big") for f in encrypted_frames(board_a.p1, 3, 30)]
+        assert len(seen) == 3
+        p = subprocess.run([sys.executable, "-m", "meterkast.cli", "flash", "--port", b.port,
+                            "--board", "emu", "--serial", "78", "--keys", str(keys_file)],
+                           capture_output=True, text=True, timeout=300)
+        lines = p.stderr.strip().splitlines()
+        assert p.returncode != 0 and len(lines) == 1 and "--move-keys" in lines[0], p.stderr
+        assert "keys.json" not in board_b.files()
+        # board A's flash is wiped (its counters with it) and it is flashed again
+        seen += [int.from_bytes(f[14:18], "big") for f in encrypted_frames(board_a.p1, 2, 30)]
+        a.close()
+        _wipe_data(a.image)
+        a = BoardEmulator(workdir=tmp_path / "a", seed=3).start()
+        board_a = Board(a.port, "emu", a.uart_port("p1"), a)
+        board_a.flash("--serial", "77", "--keys", str(keys_file))
+        after = [int.from_bytes(f[14:18], "big") for f in encrypted_frames(board_a.p1, 2, 30)]
+        assert len(after) == 2 and min(after) > max(seen), (seen, after)
+        seen += after + [int.from_bytes(f[14:18], "big") for f in encrypted_frames(board_a.p1, 2, 30)]
+        a.close()
+        # the keys move to board B, for good
+        board_b.flash("--serial", "77", "--keys", str(keys_file), "--move-keys")
+        moved = [int.from_bytes(f[14:18], "big") for f in encrypted_frames(board_b.p1, 2, 30)]
+        assert len(moved) == 2 and min(moved) > max(seen), (seen, moved)
+        assert len(set(seen + moved)) == len(seen + moved)
+    finally:
+        a.close()
+        b.close()

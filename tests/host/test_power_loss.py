@@ -10,6 +10,7 @@ from meterkast.flashimage import dump
 KILLS = 100
 SPEED = 3000
 MAX_W = 30000  # far above the household's peak: the loss bound uses it
+LONG_OFF = 3600  # wall seconds one outage lasts (simulated on the RTC anchor, see below)
 
 
 def _t(iso):
@@ -20,6 +21,13 @@ def test_hundred_power_cuts(tmp_path):
     rng = random.Random(20261127)
     runs = []
     for i in range(KILLS + 1):
+        if i == KILLS // 2:
+            # One outage of an hour: instead of waiting, the RTC anchor (wall time, RTC time,
+            # speed) is moved an hour into the past, as if the meter had been off that long. The
+            # battery-backed RTC runs in real time while off, so this is an hour of meter time too.
+            rtc = tmp_path / "rtc"
+            wall, utc, *rest = rtc.read_text().split()
+            rtc.write_text(" ".join(["%.3f" % (float(wall) - LONG_OFF), utc] + rest) + "\n")
         emu = meter(p1="pty", speed=SPEED, state=tmp_path,
                     start="2026-07-01T06:00:00Z" if i == 0 else None)
         emu.start()
@@ -97,3 +105,8 @@ def test_hundred_power_cuts(tmp_path):
         if not touched:
             assert not e["status"] & 0x80, e
     assert d["long_power_failures"] >= 1 and d["power_failure_log"]
+    # The long outage is an hour of meter time (plus the moments around the cut), not an hour
+    # times the speed: the RTC does not run at --speed while the meter is off.
+    assert any(LONG_OFF <= b - a <= LONG_OFF + 120 for a, b in outage_list), outage_list
+    short = sorted(b - a for a, b in outage_list if b - a < LONG_OFF)
+    assert short[len(short) // 2] <= 60, "a cut of a fraction of a wall second stays short"

@@ -12,6 +12,7 @@ from zoneinfo import ZoneInfo
 import pytest
 from helpers import UNIX_2000, meter
 
+from meterkast.errors import CliError
 from meterkast.flashimage import dump
 
 AMS = ZoneInfo("Europe/Amsterdam")
@@ -123,7 +124,10 @@ def test_unmountable_flash_is_not_formatted(tmp_path):
     image = bytearray((tmp_path / "flash.img").read_bytes())
     image[0:8192] = bytes(8192)  # wipe both superblock copies
     (tmp_path / "flash.img").write_bytes(image)
-    with meter(p1="pty", speed=100, duration=5, state=tmp_path) as emu:
+    with pytest.raises(CliError, match="neither blank nor a LittleFS"):
+        meter(p1="pty", speed=100, duration=5, state=tmp_path)  # the host refuses it up front
+    # The firmware, started on it anyway, refuses to format it and keeps measuring.
+    with meter(p1="pty", speed=100, duration=5, state=tmp_path, check_flash=False) as emu:
         assert emu.wait(60) == 0
     assert any(e.get("ev") == "critical" for e in emu.events)
     assert all(r["st"] & 0x01 for r in emu.readings()), "readings carry the critical-error bit"

@@ -20,7 +20,7 @@ import time
 
 import asyncio
 from hal.rtc import RtcTime
-from util.tz import civil_from_days, to_seconds, weekday
+from util.tz import civil_from_days, in_range, to_seconds, weekday
 
 
 def rtc_to_meter(dt):
@@ -70,8 +70,11 @@ class BoardClock(RtcTime):
         return self._sec * 1000 + self._ms
 
     def save(self):
-        """Write the meter's time back into the RTC (it keeps running through a reset)."""
-        self._rtc.datetime(meter_to_rtc(self.utc()))
+        """Write the meter's time back into the RTC (it keeps running through a reset); a time
+        outside the meter's range (util.tz.in_range) is never written."""
+        t = self.utc()
+        if in_range(t):
+            self._rtc.datetime(meter_to_rtc(t))
 
     async def sleep_until(self, mono_s):
         self._advance()

@@ -38,6 +38,7 @@ class UnixHal:
                                        self.clock, config.get("seed", 1))
         self.p1 = PtyUart(config["p1"]) if config.get("p1") else None
         self.p3 = PtyUart(config["p3"]) if config.get("p3") else None
+        self.p3_inactivity_s = config.get("p3_inactivity") or 120
         self.control = None
         if config.get("ctl"):
             from hal.unix.control import ControlLine
@@ -54,6 +55,7 @@ class UnixHal:
             except OSError as e:
                 self.storage_error = "flash does not mount (%s): running without persistence" % e
         self.watchdog = _NoWatchdog()
+        self.stop_on_fatal = True  # a run ends (non-zero) when comms may send nothing more
         self.report = Report(config.get("report", False))
         self.nominal_dv = self.household.p["nominal_dv"]
 

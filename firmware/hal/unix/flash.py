@@ -10,6 +10,9 @@ import vfs
 
 BLOCK_SIZE = 4096
 BLOCK_COUNT = 256  # 1 MiB, close to the 1.4 MB file system of a 2 MB Pico
+# An erased block, made once (immutable, shared by every meter in the interpreter): an erase
+# allocates nothing, so it never needs 4 KiB in one piece from a fragmented heap.
+_ERASED = b"\xff" * BLOCK_SIZE
 
 
 class FileBlockDevice:
@@ -24,6 +27,13 @@ class FileBlockDevice:
                 for _ in range(block_count):
                     f.write(blank)
             self._f = open(path, "r+b")
+        # An image of another size (e.g. a truncated copy) is refused, never grown or cut: a
+        # write past its end would silently make it bigger, and then nothing reads it back.
+        size = self._f.seek(0, 2)
+        if size != block_size * block_count:
+            self._f.close()
+            raise OSError("%s is %d bytes, not %d (%d blocks of %d)" % (
+                path, size, block_size * block_count, block_count, block_size))
         self.bytes_written = 0
         self.erases = 0
 
@@ -45,7 +55,7 @@ class FileBlockDevice:
             return self.block_size
         if op == 6:  # erase
             self._f.seek(arg * self.block_size)
-            self._f.write(b"\xff" * self.block_size)
+            self._f.write(_ERASED if self.block_size == BLOCK_SIZE else b"\xff" * self.block_size)
             self.erases += 1
             return 0
         if op == 3:  # sync
