@@ -15,7 +15,7 @@ help:
 	@echo "make run      start an emulated meter on a pty with the live console"
 	@echo "make test     set up .venv and run every test"
 	@echo "make bench    print benchmark figures (name: value unit)"
-	@echo "make soak     full-size soak campaigns, ~40 min (ARGS=\"--only kills --size small\")"
+	@echo "make soak     full-size soak campaigns, ~15 min (ARGS=\"--only kills --size small\")"
 	@echo "make typecheck  mypy against the MicroPython board and unix stubs"
 	@echo "make mpy BOARD=rp2|esp32  compile the firmware with mpy-cross into build/BOARD"
 

@@ -9,6 +9,9 @@ from metrology.metrology import Metrology
 from metrology.recorder import Recorder
 
 
+_CONTROL_WAKE_MS = 100
+
+
 class Meter:
     def __init__(self, hal, identity, keys_path=None, duration=None, floors=None):
         self.hal = hal
@@ -101,9 +104,14 @@ class Meter:
             if self.comms.fatal is not None and getattr(self.hal, "stop_on_fatal", False):
                 self.stopping = True  # the emulator ends the run; a board keeps measuring
             ticks += 1
-            if not warned and ticks % 50 == 0:
+            if not warned and ticks % 10 == 0:
                 warned = self._check_lag()
-            await asyncio.sleep_ms(20)
+            # Woken by a command on the control line, or after a tenth of a second for the
+            # watchdog and the end of a run: no polling.
+            if ctl is not None:
+                await ctl.wait(_CONTROL_WAKE_MS)
+            else:
+                await asyncio.sleep_ms(_CONTROL_WAKE_MS)
 
     def _check_lag(self):
         """Faster than this machine can simulate, meter time falls behind the clock: say so once."""

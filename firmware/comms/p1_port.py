@@ -9,7 +9,6 @@ import asyncio
 from comms.counter import CounterExhausted
 from contract.reading import new_reading
 
-_POLL_MS = 5
 
 
 class P1Port:
@@ -20,16 +19,21 @@ class P1Port:
         self.framer = framer  # optional encryption (comms.p1_crypt), wraps the telegram
         self.report = report
         self.on_fatal = on_fatal  # called with the reason when no frame may be sent any more
+        self.silenced = False  # set for good when the frame counter can give no fresh value
         self.sent = 0
         self._reading = new_reading()
         self._last = 0
         self._scratch = bytearray(64)
+        self._fresh = asyncio.Event()  # set when metrology publishes a reading
+        readings.on_commit = self._fresh.set
 
     def up_to_date(self):
         return self._last == self.readings.published
 
     def send_newest(self):
         """Send the newest reading's telegram if it is new; returns True when one was sent."""
+        if self.silenced:
+            return False
         seq = self.readings.copy_latest(self._reading)
         if seq == 0 or seq == self._last:
             return False
@@ -40,6 +44,7 @@ class P1Port:
             try:
                 n = self.framer.wrap(buf, n)
             except CounterExhausted as e:  # no fresh IV: send nothing rather than repeat one
+                self.silenced = True
                 if self.on_fatal is not None:
                     self.on_fatal("P1 frame counter: %s" % e)
                 return False
@@ -52,9 +57,13 @@ class P1Port:
         return True
 
     async def run(self):
+        """Sleep until a reading is published, then until the line is free; send the newest."""
         uart = self.uart
         while True:
+            await self._fresh.wait()
+            self._fresh.clear()
             uart.drain(self._scratch)
-            if uart.txdone():
-                self.send_newest()
-            await asyncio.sleep_ms(_POLL_MS)
+            while not uart.txdone():  # (a board's data-request line may hold it a while)
+                await asyncio.sleep_ms(uart.tx_wait_ms() or 1)
+                uart.drain(self._scratch)
+            self.send_newest()

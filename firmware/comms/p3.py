@@ -8,8 +8,9 @@
 # server: comms.dlms_server.DlmsServer. clock: the HAL clock, kept for the wiring contract;
 # the timeouts below run on ticks_ms, real time, so they hold at any emulator speed.
 #
-# Timing: the UART is polled every 2 ms while a client is active (so a turnaround costs at
-# most a few ms, which keeps a daily read close to the line rate) and every 20 ms otherwise.
+# Timing: the task sleeps until bytes arrive (the HAL's wait_rx: asyncio's I/O queue), so a
+# turnaround costs no polling delay and an idle port costs nothing; it also wakes after 100 ms
+# with an unfinished frame pending, and at least once a second for the timers below.
 # An incomplete frame followed by 100 ms of silence is garbage and is rescanned past; a link
 # with no valid frame for `inactivity_s` seconds (IEC 62056-46 default: 120) is dropped.
 # A client that keeps the line busy for `inactivity_s` without an association (garbage, or
@@ -24,9 +25,7 @@ from micropython import const
 from comms.dlms_get import NON_ASSOCIATED
 from comms.hdlc import HdlcServer
 
-_POLL_ACTIVE_MS = const(2)
-_POLL_IDLE_MS = const(20)
-_ACTIVE_WINDOW_MS = const(3000)
+_IDLE_WAKE_MS = const(1000)
 _STALE_MS = const(100)
 _RX_CHUNK = const(256)
 
@@ -95,10 +94,8 @@ class P3Port:
         try:
             while True:
                 if self.poll():
-                    await asyncio.sleep_ms(0)
-                elif time.ticks_diff(time.ticks_ms(), self._last_byte) < _ACTIVE_WINDOW_MS:
-                    await asyncio.sleep_ms(_POLL_ACTIVE_MS)
+                    await asyncio.sleep_ms(0)  # more may be waiting: read on after a yield
                 else:
-                    await asyncio.sleep_ms(_POLL_IDLE_MS)
+                    await self.uart.wait_rx(_STALE_MS + 1 if self.hdlc.pending() else _IDLE_WAKE_MS)
         finally:
             self.running = False

@@ -61,6 +61,7 @@ class ReadingQueue:
         self.buf = array("i", bytes(4 * FIELDS * slots))
         self.published = 0  # number of readings committed so far
         self._write = 0
+        self.on_commit = None  # called after each commit: a consumer's wake-up (e.g. Event.set)
 
     def write_slot(self):
         """Offset into `buf` of the slot the producer fills next."""
@@ -69,6 +70,8 @@ class ReadingQueue:
     def commit(self):
         self.published += 1
         self._write = (self._write + 1) % self._slots
+        if self.on_commit is not None:
+            self.on_commit()
 
     def copy_latest(self, dst):
         """Copy the newest reading into `dst` (an array from new_reading()).

@@ -116,7 +116,6 @@ class Emulator:
 
     # -- life cycle -------------------------------------------------------------------------
     def start(self):
-        os.makedirs(self.state, exist_ok=True)
         self._take_locks()
         cmd = [micropython_command()]
         if self.heapsize:
@@ -295,13 +294,14 @@ class Emulator:
 
         if self._locks:
             return
-        self._locks.append(lock_state(self.state))
-        if self.keys:
-            try:
-                self._locks.append(lock_keys(self.keys))
-            except CliError:
-                self._release_locks()
-                raise
+        if self.keys:  # first: a refused run creates nothing, not even its state directory
+            self._locks.append(lock_keys(self.keys))
+        try:
+            os.makedirs(self.state, exist_ok=True)
+            self._locks.append(lock_state(self.state))
+        except CliError:
+            self._release_locks()
+            raise
 
     def _release_locks(self):
         for fd in self._locks:

@@ -26,7 +26,6 @@ import hashlib
 import os
 import random
 import re
-import serial
 import statistics
 import threading
 import time
@@ -34,9 +33,12 @@ from collections import Counter
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
+import serial
+
 from meterkast.dlms import axdr
 from meterkast.dlms.client import CLOCK, Association
-from meterkast.dlms.hdlc import LLC_REQUEST, LLC_RESPONSE, HdlcClient, build_frame, fcs, parse_frames
+from meterkast.dlms.hdlc import (LLC_REQUEST, LLC_RESPONSE, HdlcClient, build_frame, fcs,
+                                 parse_frames)
 from meterkast.dlms.security import CounterState, SecurityError, decrypt
 from meterkast.dlms.security import Keys as MgmtKeys
 from meterkast.emulator import Emulator
@@ -337,7 +339,8 @@ class PowerCutCheck:
         if not good:
             v["profile_empty"] += 1
         outage_list = sorted((a, b) for a, b in self.outages.items() if b > a)
-        if not self.outages or not len(self.outages) <= d.get("power_failures", -1) <= max_failures:
+        failures = d.get("power_failures", -1)
+        if not self.outages or not len(self.outages) <= failures <= max_failures:
             v["power_failure_count"] += 1
         by_time = dict(zip(times, good))
         for a, b in outage_list:
@@ -358,7 +361,8 @@ class PowerCutCheck:
 
 
 def _t(iso):
-    return int(datetime.strptime(iso, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=timezone.utc).timestamp())
+    t = datetime.strptime(iso, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=timezone.utc)
+    return int(t.timestamp())
 
 
 def management_read(port, keys, counters, timeout=2.0, profile=False):
@@ -443,6 +447,8 @@ def kill_campaign(workdir, kills=1000, seed=1, speed=3000, early_share=1 / 3, p3
             except Exception as exc:  # noqa: BLE001 - reported as a failure
                 p3["reads_failed"] += 1
                 failures.append("final management read failed: %s" % exc)
+            port.close()
+            port = None
             time.sleep(0.3)
             code = emu.stop()
             if code != 0:
@@ -549,7 +555,8 @@ def kill_campaign(workdir, kills=1000, seed=1, speed=3000, early_share=1 / 3, p3
         failures.append("no kill hit a running firmware")
     if classes["before_first_telegram"] < 0.25 * kills:
         failures.append("only %d of %d kills fell before the first telegram (boot, counter "
-                        "initialisation); a quarter must" % (classes["before_first_telegram"], kills))
+                        "initialisation); a quarter must"
+                        % (classes["before_first_telegram"], kills))
     if ledger.uses["p1"] == 0 or ledger.uses["management"] == 0:
         failures.append("the campaign produced no encrypted P1 frame or no ciphered P3 APDU")
     if check.boots < kills * 0.5:
@@ -574,7 +581,8 @@ def kill_campaign(workdir, kills=1000, seed=1, speed=3000, early_share=1 / 3, p3
         ("max_energy_lost", check.max_lost_wh, "Wh"),
         ("loss_bound", round(check.loss_bound_wh, 1), "Wh"),
         ("profile_entries", entries, "entries"),
-        ("profile_bad_entries", sum(n for k, n in v.items() if k.startswith("profile_")), "entries"),
+        ("profile_bad_entries", sum(n for k, n in v.items() if k.startswith("profile_")),
+         "entries"),
         ("power_failures_on_flash", d.get("power_failures"), "failures"),
         ("wall", round(elapsed, 1), "s"),
         ("rate", round(classes["kills"] / elapsed * 60, 1), "kills/min"),

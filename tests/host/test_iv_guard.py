@@ -131,7 +131,7 @@ def test_a_second_meter_on_the_same_keys_or_state_is_refused(tmp_path):
                            timeout=60)
         assert p.returncode != 0 and "state directory" in p.stderr, p.stderr
         assert len(p.stderr.strip().splitlines()) == 1
-        assert not (tmp_path / "other" / "flash.img").exists()
+        assert not (tmp_path / "other").exists()
         assert first.alive()
     finally:
         assert first.stop() == 0

@@ -101,7 +101,8 @@ def test_meterkast_soak_prints_figures_and_fails_on_a_bad_size():
 
 
 @pytest.mark.parametrize("size,kills,telegrams,frames", [
-    ("full", 1000, 1_000_000, 100_000), ("small", 20, 20_000, 2_000), ("0.1", 100, 100_000, 10_000)])
+    ("full", 1000, 1_000_000, 100_000), ("small", 20, 20_000, 2_000),
+    ("0.1", 100, 100_000, 10_000)])
 def test_sizes(size, kills, telegrams, frames):
     assert soak.sizes(size) == {"kills": kills, "line": telegrams, "p3": frames}
 
@@ -113,8 +114,9 @@ def test_a_header_hit_in_title_and_length_does_not_swallow_the_next_frame(length
     from meterkast.frames import FrameDecoder, Keys
 
     title, ek, ak = b"MKS\x00\x00\x00\x00\x01", bytes(range(16)), bytes(range(16, 32))
-    a = bytearray(encrypted_frame(b"/MKS5\r\n\r\n1-0:1.8.1(000001.000*kWh)\r\n!0000\r\n", title, 1, ek, ak))
-    b = encrypted_frame(b"/MKS5\r\n\r\n1-0:1.8.1(000002.000*kWh)\r\n!0000\r\n", title, 2, ek, ak)
+    telegram = b"/MKS5\r\n\r\n1-0:1.8.1(00000%d.000*kWh)\r\n!0000\r\n"
+    a = bytearray(encrypted_frame(telegram % 1, title, 1, ek, ak))
+    b = encrypted_frame(telegram % 2, title, 2, ek, ak)
     a[3] ^= 0x02  # the title
     n = int.from_bytes(a[11:13], "big") + length_error
     a[11:13] = n.to_bytes(2, "big")

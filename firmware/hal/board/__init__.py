@@ -20,7 +20,7 @@ from hal.board.frontend import build_frontend
 from hal.board.uart import BoardUart, open_uart
 from hal.board.watchdog import TaskWatchdog
 
-_PORT_LIMIT_MS = 3000  # port tasks poll every 2..20 ms
+_PORT_LIMIT_MS = 3000  # port tasks read their UART at every reading (P1) and at least every 1 s (P3)
 _METROLOGY_LIMIT_MS = 5000  # metrology checks in once a meter second; flash writes take longer
 STORAGE = "/data"  # meter data (registers, profile, counters); `meterkast flash` never touches it
 

@@ -12,9 +12,11 @@
 # 5 V from the consumer's device) enables sending: while it is low, txdone() reports busy, so
 # the P1 task holds the next telegram. A telegram already started is finished.
 #
-# Each read call is also the polling task's heartbeat for the watchdog: the P1 and P3 tasks poll
-# their port every few milliseconds, so a task that stops polling stops checking in.
+# Each read call is also the task's heartbeat for the watchdog: the P1 task reads its port at
+# every reading, the P3 task at least once a second (its longest wait), so a task that stops
+# stops checking in.
 import machine
+from hal.aio import wait_readable
 from micropython import const
 
 _P1_BAUD = const(115200)
@@ -62,6 +64,16 @@ class BoardUart:
         if self._request is not None and not self._request.value():
             return False
         return self.uart.txdone()
+
+    def tx_wait_ms(self):
+        """How long to wait before asking txdone() again (the UART does not say)."""
+        return 5
+
+    async def wait_rx(self, timeout_ms):
+        """Until bytes arrive (True) or timeout_ms passes (False); reads nothing."""
+        if self.uart.any():
+            return True
+        return await wait_readable(self.uart, timeout_ms)
 
     def readinto(self, buf):
         if self._heartbeat is not None:

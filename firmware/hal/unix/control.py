@@ -12,6 +12,11 @@ class ControlLine:
         self._buf = bytearray(128)
         self._line = bytearray()
 
+    async def wait(self, timeout_ms):
+        """Until a command may have arrived, or timeout_ms."""
+        if not self._line or self._line.find(b"\n") < 0:
+            await self._port.wait_rx(timeout_ms)
+
     def poll(self):
         """One complete command line (str) or None."""
         n = self._port.readinto(self._buf)

@@ -9,6 +9,7 @@
 import time
 
 import termios
+from hal.aio import wait_readable
 
 _VMIN = 6  # Linux c_cc indices; the termios module has no names for them
 _VTIME = 5
@@ -45,6 +46,14 @@ class PtyUart:
 
     def txdone(self):
         return time.ticks_diff(time.ticks_ms(), self._busy_until) >= 0
+
+    def tx_wait_ms(self):
+        """Milliseconds until the line is idle (0 when it is)."""
+        return max(0, time.ticks_diff(self._busy_until, time.ticks_ms()))
+
+    async def wait_rx(self, timeout_ms):
+        """Until bytes arrive (True) or timeout_ms passes (False); reads nothing."""
+        return await wait_readable(self._f, timeout_ms)
 
     def readinto(self, buf):
         n = self._f.readinto(buf)

@@ -6,6 +6,7 @@
 # selects among the Pins, Pin (inputs read a level set by the host), RTC (the host's UTC clock,
 # as a battery-backed RTC would hold it), WDT (records feeds), reset (the process exits and the
 # host powers the board on again).
+import io
 import json
 import select
 import sys
@@ -61,7 +62,9 @@ class Pin:
         return "Pin(%d)" % self.pin
 
 
-class UART:
+class UART(io.IOBase):
+    """A pty as machine.UART; pollable by asyncio like the real one (ioctl gives its fd)."""
+
     INV_TX = 1
     INV_RX = 2
 
@@ -84,6 +87,11 @@ class UART:
         self._poll = select.poll()
         self._poll.register(self._f, select.POLLIN)
         self._busy_until = time.ticks_us()
+
+    def ioctl(self, req, arg):
+        if req == 10:  # MP_STREAM_GET_FILENO: select.poll waits on the pty itself
+            return self._f.fileno()
+        return -1
 
     def write(self, buf):
         mv = memoryview(buf)
