@@ -90,3 +90,43 @@ def test_control_commands_have_no_disconnect():
     text = (FIRMWARE / "meter.py").read_text()
     commands = set(re.findall(r'words\[0\] == "(\w+)"', text))
     assert commands == {"stop", "clock", "stats"}
+
+
+def test_comms_imports_nothing_from_metrology():
+    """Comms takes readings and captures as data (the one-way queue, later the link), never
+    metrology's objects or code."""
+    files = _firmware_files("comms")
+    assert len(files) >= 10
+    for f in files:
+        for name in imports_of(f):
+            assert name.split(".")[0] != "metrology", "%s imports %s" % (f.relative_to(ROOT), name)
+
+
+# What a metering module has no business touching: the command line and environment (where
+# the emulator names the keys file), the keys file itself, or the keystore.
+KEY_REACH = re.compile(r"\bargv\b|\benviron\b|\bgetenv\b|keys\.json|--keys|keystore|\bkeys_path\b")
+
+
+def _key_reach(path):
+    hits = []
+    for i, line in enumerate(path.read_text().splitlines(), 1):
+        code = line.split("#", 1)[0]
+        if KEY_REACH.search(code):
+            hits.append("%s:%d: %s" % (path.relative_to(ROOT) if path.is_relative_to(ROOT) else path,
+                                       i, line.strip()))
+    return hits
+
+
+def test_metrology_cannot_reach_the_keys_path():
+    hits = [h for sub in ("metrology", "contract") for f in _firmware_files(sub) for h in _key_reach(f)]
+    assert not hits, "\n".join(hits)
+
+
+def test_the_key_reach_checker_catches_a_probe(tmp_path):
+    probe = tmp_path / "probe.py"
+    probe.write_text("import sys\n"
+                     "path = sys.argv[sys.argv.index('--keys') + 1]\n"
+                     "print(open(path).read())\n")
+    assert len(_key_reach(probe)) == 1
+    probe.write_text("import os\nk = os.getenv('KEYS')\n")
+    assert len(_key_reach(probe)) == 1
