@@ -7,7 +7,7 @@ errors, frame-counter gaps, unknown and skipped bytes) and the latest notes.
 import time
 from collections import Counter, deque
 
-from meterkast.frames import ENCRYPTED, HDLC, P1, SKIPPED, UNKNOWN
+from meterkast.frames import ENCRYPTED, HDLC, SKIPPED, UNKNOWN
 
 _BARS = "▁▂▃▄▅▆▇█"
 _REGISTERS = (("import T1", "1-0:1.8.1"), ("import T2", "1-0:1.8.2"),

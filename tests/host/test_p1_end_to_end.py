@@ -6,9 +6,8 @@ import sys
 import time
 
 import pytest
-from helpers import UNIX_2000, meter, parse_v5, read_raw_telegrams, wh
+from helpers import meter, parse_v5, read_raw_telegrams, wh
 
-from meterkast.emulator import Emulator
 
 UTC = dt.timezone.utc
 

@@ -1,10 +1,8 @@
 """The quarter-hour profile and registers on flash: DST days, power loss, damaged flash, clock changes."""
 import json
-import random
 import struct
 import subprocess
 import sys
-import time
 import zlib
 from datetime import datetime, timedelta, timezone
 from zoneinfo import ZoneInfo
