@@ -84,9 +84,11 @@ class HdlcServer:
         self._apdumv = memoryview(self._apdu)
         self._apdun = 0
         self._apdu_overflow = False
-        self._frame = bytearray(max_info + _OVERHEAD)
+        self._frame = bytearray(max_info + _OVERHEAD)  # the last I-frame: what a resend repeats
         self._framemv = memoryview(self._frame)
-        self._framen = 0
+        self._framen = 0  # its length; 0 when this link has sent none
+        self._sframe = bytearray(64)  # S and U frames (UA with parameters, DM, FRMR, RR)
+        self._sframemv = memoryview(self._sframe)
         self._ctl = bytearray(32)  # UA parameters, FRMR octets
         self._last_was_i = False
         self._srv = bytearray(4)  # our address, echoed in the form the client used
@@ -276,6 +278,7 @@ class HdlcServer:
         self.client = client
         self.vs = 0
         self.vr = 0
+        self._framen = 0  # nothing of an earlier link is ever resent on this one
         self._seg = None
         self._apdun = 0
         self._apdu_overflow = False
@@ -407,7 +410,11 @@ class HdlcServer:
         self._send(client, _UA | _PF, p, 0, k, False)
 
     def _send(self, client, ctrl, src, start, n, more):
-        f = self._frame
+        """Build and write one frame. I-frames go to `_frame` (kept for a resend), S and U
+        frames to a buffer of their own, so a DM to another client never replaces it."""
+        i_frame = not ctrl & 1
+        f = self._frame if i_frame else self._sframe
+        fmv = self._framemv if i_frame else self._sframemv
         an = self._srvn
         hdr = 3 + 1 + an + 1  # flag, format, destination (client), source (us), control
         length = hdr - 1 + (n + 2 if n else 0) + 2
@@ -423,15 +430,16 @@ class HdlcServer:
             f[q] = c & 0xFF
             f[q + 1] = c >> 8
             q += 2
-            self._framemv[q : q + n] = src[start : start + n]
+            fmv[q : q + n] = src[start : start + n]
             q += n
         c = crc16(f, 1, q)
         f[q] = c & 0xFF
         f[q + 1] = c >> 8
         f[q + 2] = _FLAG
-        self._framen = q + 3
-        self._last_was_i = False
-        self._write(f, self._framen)
+        if i_frame:
+            self._framen = q + 3
+        self._last_was_i = False  # the caller sets it after an I-frame
+        self._write(f, q + 3)
 
     def _resend(self):
         if self._framen:

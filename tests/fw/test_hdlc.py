@@ -209,6 +209,19 @@ feed(h, frame(i_ctrl(0, 0), b"\xe6\xe6\x00R\x00\x05"))
 first = line.frames()
 feed(h, frame(i_ctrl(0, 0), b"\xe6\xe6\x00R\x00\x05"))
 check(line.frames() == first and len(up.requests) == 1, "retransmission on a duplicate N(S)")
+# a frame from another client in between (answered with a DM) does not replace our answer:
+# the connected client repeating its I-frame gets its own answer again, never that DM
+feed(h, frame(i_ctrl(0, 0), b"\xe6\xe6\x00R\x00\x05", src=b"\x03"))
+(dm,) = line.frames()
+check(dm[3] == 0x1F and dm[1] == b"\x03", "DM to the other client")
+feed(h, frame(i_ctrl(0, 0), b"\xe6\xe6\x00R\x00\x05"))
+check(line.frames() == first and len(up.requests) == 1, "own answer resent after a foreign DM")
+# and a fresh link has nothing to resend: a repeated N(S) = 7 right after SNRM gets no old frame
+h2, up2, line2 = new()
+feed(h2, frame(0x93))
+line2.frames()
+feed(h2, frame(i_ctrl(7, 0), b"\xe6\xe6\x00R\x00\x05"))
+check(all(f[3] != 0x73 for f in line2.frames()), "no UA resent as an answer")
 # out of sequence: an RR tells the client what is expected
 feed(h, frame(i_ctrl(5, 1), b"\xe6\xe6\x00R\x00\x05"))
 (f,) = line.frames()
