@@ -2,15 +2,13 @@
 variations), encrypted and HDLC streams, and a soak that pushes them through a faulty line."""
 import bisect
 import random
-import re
-from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 from meterkast.capture import Capture
 from meterkast.faults import FaultInjector, FaultSpec
 from meterkast.frames import FrameDecoder, Keys, encrypted_frame, hdlc_frame
 from meterkast.line import PacedPipe
-from meterkast.p1 import make_telegram
+from meterkast.soak import Variations
 
 VECTORS = Path(__file__).resolve().parent / "vectors"
 CAPTURES = ("p1_3phase.capture", "p1_1phase.capture")
@@ -18,7 +16,6 @@ EK = bytes.fromhex("000102030405060708090A0B0C0D0E0F")
 AK = bytes.fromhex("D0D1D2D3D4D5D6D7D8D9DADBDCDDDEDF")
 TITLE = bytes.fromhex("4D4B530000000001")
 KEYS = Keys(TITLE, EK, AK)
-_VARY = re.compile(rb"^(1-0:(?:[12]\.8\.[12]|\d+\.7\.0)|0-0:96\.7\.(?:21|9)|1-0:\d+\.3[26]\.0)\((\d+)(\.?)(\d*)(\*\w+)?\)$")
 
 
 def firmware_telegrams():
@@ -32,34 +29,10 @@ def firmware_telegrams():
 
 
 def variations(n, seed=1):
-    """n distinct telegrams: the firmware's layouts with fresh times, values and failure logs."""
-    bases = firmware_telegrams()
-    rng = random.Random(seed)
-    start = datetime(2026, 1, 5, 6, 0, tzinfo=timezone.utc)
-    out = []
-    for i in range(n):
-        lines = bases[i % len(bases)].split(b"\r\n")[2:-2]  # between the blank line and '!'
-        new = []
-        for line in lines:
-            m = _VARY.match(line)
-            if m:
-                obis, whole, dot, frac, unit = m.groups()
-                value = b"%0*d" % (len(whole), rng.randrange(10 ** len(whole)))
-                if dot:
-                    value += b".%0*d" % (len(frac), rng.randrange(10 ** len(frac)))
-                line = b"%s(%s%s)" % (obis, value, unit or b"")
-            elif line.startswith(b"0-0:1.0.0("):
-                local = start + timedelta(seconds=i, hours=1)
-                line = b"0-0:1.0.0(%sW)" % local.strftime("%y%m%d%H%M%S").encode()
-            elif line.startswith(b"0-0:96.14.0("):
-                line = b"0-0:96.14.0(000%d)" % rng.choice((1, 2))
-            elif line.startswith(b"1-0:99.97.0(") and rng.random() < 0.3:
-                k = rng.randint(1, 10)
-                entries = b"".join(b"(2512%02d101500W)(%010d*s)" % (d + 1, rng.randint(180, 99999))
-                                   for d in range(k))
-                line = b"1-0:99.97.0(%d)(0-0:96.7.19)%s" % (k, entries)
-            new.append(line)
-        out.append(make_telegram("MKS5MK-NG-1", new))
+    """n distinct telegrams: the firmware's layouts with fresh times, values and failure logs
+    (the soak campaign's generator, meterkast.soak.Variations)."""
+    gen = Variations(firmware_telegrams(), seed)
+    out = [gen.make(i) for i in range(n)]
     assert len(set(out)) == n
     return out
 
