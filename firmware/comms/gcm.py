@@ -27,7 +27,6 @@
 #
 # GHASH table lookups are indexed by secret-dependent data, so on a CPU with a data cache they
 # are not constant-time (MCU SRAM mostly has none). The tag comparison is constant-time.
-from array import array
 
 import cryptolib
 from micropython import const

@@ -28,8 +28,10 @@ def sample_telegrams(n, seed=1):
     rng = random.Random(seed)
     out = []
     for i in range(n):
-        kwh = lambda: "%010.3f" % (rng.randrange(10 ** 9) / 1000)
-        kw = lambda: "%06.3f" % (rng.randrange(10 ** 5) / 1000)
+        def kwh():
+            return "%010.3f" % (rng.randrange(10 ** 9) / 1000)
+        def kw():
+            return "%06.3f" % (rng.randrange(10 ** 5) / 1000)
         lines = ["1-3:0.2.8(50)", "0-0:1.0.0(2601%02d%02d%02d%02dW)" % (
             1 + i // 86400 % 28, i // 3600 % 24, i // 60 % 60, i % 60),
             "0-0:96.1.1(4D4B5330303030303030303030303031)",

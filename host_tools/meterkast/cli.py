@@ -4,11 +4,10 @@ import argparse
 import importlib
 import sys
 
+from meterkast.errors import CliError  # noqa: F401  (re-exported for the cmd_* modules)
+
 COMMANDS = ["run", "console", "keys", "dump", "read", "uart", "flash", "build", "bench", "accuracy",
             "soak"]
-
-
-from meterkast.errors import CliError  # noqa: F401  (re-exported for the cmd_* modules)
 
 
 def build_parser():

@@ -14,12 +14,11 @@ import time
 import tty
 from pathlib import Path
 
-from meterkast import firmware_dir
+from meterkast import firmware_dir, runcheck
 from meterkast.cli import CliError
 from meterkast.endpoints import open_endpoint, parse_spec
 from meterkast.faults import FaultSpec
 from meterkast.line import Line
-from meterkast import runcheck
 
 # Bytes that may wait to go into the meter on one line: a UART's FIFO (32) and the firmware's
 # receive buffer (hal.board.uart: 512), twice over for the bytes in flight. More is dropped.

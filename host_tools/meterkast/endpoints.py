@@ -6,8 +6,8 @@ there, as on a real line), `describe()` for the one-line address to print, and `
 """
 import os
 import socket
-import time
 import termios
+import time
 import tty
 
 from meterkast.cli import CliError

@@ -196,7 +196,8 @@ class FaultInjector:
     def __init__(self, spec, direction, data_bits=8, parity=False, stop_bits=1, log=None):
         self.spec = spec
         # One stream per use, so the faults do not depend on how the bytes were chunked.
-        rng = lambda use: random.Random("%d/%s/%s" % (spec.seed, direction, use))
+        def rng(use):
+            return random.Random("%d/%s/%s" % (spec.seed, direction, use))
         self.data_bits = data_bits
         self.parity = parity
         self.bits = 1 + data_bits + (1 if parity else 0) + stop_bits

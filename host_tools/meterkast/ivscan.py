@@ -13,9 +13,9 @@ seen more than once, which must always be empty. The streams are what the meter 
 """
 from collections import Counter
 
-from meterkast.frames import ENCRYPTED, HDLC, FrameDecoder
-from meterkast.dlms.axdr import AxdrError, read_length
 from meterkast.dlms import security as dsec
+from meterkast.dlms.axdr import AxdrError, read_length
+from meterkast.frames import ENCRYPTED, HDLC, FrameDecoder
 
 _GLO_RESPONSES = range(0xC8, 0xD0)
 

@@ -37,8 +37,14 @@ import serial
 
 from meterkast.dlms import axdr
 from meterkast.dlms.client import CLOCK, Association
-from meterkast.dlms.hdlc import (LLC_REQUEST, LLC_RESPONSE, HdlcClient, build_frame, fcs,
-                                 parse_frames)
+from meterkast.dlms.hdlc import (
+    LLC_REQUEST,
+    LLC_RESPONSE,
+    HdlcClient,
+    build_frame,
+    fcs,
+    parse_frames,
+)
 from meterkast.dlms.security import CounterState, SecurityError, decrypt
 from meterkast.dlms.security import Keys as MgmtKeys
 from meterkast.emulator import Emulator

@@ -10,13 +10,12 @@ import time
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from serial_support import AK, EK, KEYS, TITLE, variations
-
 from meterkast.cmd_console import frames as read_frames
 from meterkast.cmd_console import run_console
 from meterkast.console_view import LiveView, Stats, frame_line, sparkline
 from meterkast.frames import FrameDecoder, Keys, encrypted_frame, hdlc_frame
 from meterkast.p1 import Telegram, crc16, make_telegram
+from serial_support import AK, EK, KEYS, TITLE, variations
 
 TELEGRAMS = variations(6, seed=5)
 

@@ -19,7 +19,6 @@ import serial
 from dsmr_parser import telegram_specifications
 from dsmr_parser.parsers import TelegramParser
 from helpers import parse_v5, read_raw_telegrams
-
 from meterkast.boardemu import BoardEmulator
 from meterkast.flashimage import open_image
 from meterkast.keys import new_keys, write_keys
@@ -142,7 +141,6 @@ def test_flash_then_update_with_keys(board, tmp_path):
 def _wipe_data(image):
     """What a wiped flash looks like to the meter: /data (registers, counters) gone."""
     from littlefs import LittleFS
-
     from meterkast.flashimage import BLOCK_SIZE
 
     data = bytearray(image.read_bytes())

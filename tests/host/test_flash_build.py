@@ -5,7 +5,6 @@ from pathlib import Path
 
 import pytest
 from conftest import FIRMWARE, run_micropython
-
 from meterkast.cli import CliError
 from meterkast.cmd_build import MARKER, build
 from meterkast.cmd_flash import config_for

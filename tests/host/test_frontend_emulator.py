@@ -3,7 +3,6 @@ front-end measures the same household, and nothing above the front-end can tell 
 except by the last digit of a measurement."""
 import pytest
 from helpers import meter
-
 from meterkast.cli import build_parser
 
 START = "2026-06-01T11:55:00Z"  # a June midday: PV export on L1, import on the other phases

@@ -5,7 +5,6 @@ import socket
 import time
 
 from helpers import meter
-
 from meterkast import cli
 from meterkast.emulator import RX_LIMIT
 from meterkast.keys import new_keys, write_keys

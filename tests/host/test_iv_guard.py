@@ -18,7 +18,6 @@ from dlms_support import GuruxSession, gurux_management
 from gurux_dlms.objects import GXDLMSRegister
 from helpers import meter
 from littlefs import LittleFS
-
 from meterkast import cli
 from meterkast.capture import Capture
 from meterkast.flashimage import BLOCK_SIZE

@@ -15,7 +15,6 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 import pytest
-
 from meterkast.faults import FaultInjector, FaultSpec
 from meterkast.line import PacedPipe
 

@@ -1,8 +1,12 @@
 """Memory budget: the whole firmware (metrology, encrypted P1, profile and registers on flash, P3
 with management keys) runs an accelerated day in the heap it claims (meterkast.bench_board)."""
 import pytest
-
-from meterkast.bench_board import BUDGET_MPY, BUDGET_SOURCE, compiled_emulator_tree, whole_firmware_day
+from meterkast.bench_board import (
+    BUDGET_MPY,
+    BUDGET_SOURCE,
+    compiled_emulator_tree,
+    whole_firmware_day,
+)
 
 
 def _kib(size):

@@ -11,7 +11,6 @@ import subprocess
 
 import pytest
 from conftest import FIRMWARE, micropython_exe
-
 from meterkast.refbench import (
     judge_conservation,
     judge_no_load,

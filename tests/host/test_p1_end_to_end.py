@@ -8,7 +8,6 @@ import time
 import pytest
 from helpers import meter, parse_v5, read_raw_telegrams, wh
 
-
 UTC = dt.timezone.utc
 
 

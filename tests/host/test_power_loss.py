@@ -4,7 +4,6 @@ import time
 from datetime import datetime, timezone
 
 from helpers import meter
-
 from meterkast.flashimage import dump
 
 KILLS = 100

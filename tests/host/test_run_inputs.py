@@ -15,7 +15,6 @@ from datetime import datetime, timedelta, timezone
 import pytest
 from conftest import run_micropython
 from helpers import UNIX_2000, meter
-
 from meterkast import runcheck
 from meterkast.errors import CliError
 from meterkast.flashimage import dump

@@ -4,7 +4,6 @@ import subprocess
 import sys
 
 import pytest
-
 from meterkast import soak
 from meterkast.frames import encrypted_frame
 

@@ -9,7 +9,6 @@ from zoneinfo import ZoneInfo
 
 import pytest
 from helpers import UNIX_2000, meter
-
 from meterkast.errors import CliError
 from meterkast.flashimage import dump
 

@@ -8,7 +8,6 @@ import sys
 import time
 
 import pytest
-
 from meterkast.capture import Capture, CaptureWriter
 from meterkast.endpoints import PtyEndpoint
 from meterkast.errors import CliError

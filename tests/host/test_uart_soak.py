@@ -14,12 +14,11 @@ import subprocess
 import sys
 import time
 
-from serial_support import KEYS, encrypted_frames, hdlc_frames, soak, variations
-
 from meterkast.capture import Capture
 from meterkast.console_view import Stats
 from meterkast.frames import FrameDecoder, Keys
 from meterkast.keys import new_keys, write_keys
+from serial_support import KEYS, encrypted_frames, hdlc_frames, soak, variations
 
 # BER 1e-4 on every bit, dropped bytes, some line noise, short bursts and a break now and then.
 FAULTS = "ber=1e-4,drop=1e-4,insert=2e-5,burst=2e-6:16,break=150@97,seed=%d"
@@ -121,7 +120,8 @@ def _check_values(t, readings):
     """The telegram says what the firmware measured for that second, to the Wh and W."""
     r = readings[int(t.timestamp.timestamp())]
     f = t.fields
-    wh = lambda k: round(f[k] * 1000)
+    def wh(k):
+        return round(f[k] * 1000)
     assert [wh("1-0:1.8.1"), wh("1-0:1.8.2"), wh("1-0:2.8.1"), wh("1-0:2.8.2")] == r["reg"]
     assert (wh("1-0:1.7.0"), wh("1-0:2.7.0")) == (r["imp_w"], r["exp_w"])
     assert int(f["0-0:96.14.0"]) == r["tar"]

@@ -10,9 +10,8 @@ import io
 import json
 import select
 import sys
-import time
-
 import termios
+import time
 
 _hw = {}
 
