@@ -44,6 +44,9 @@ def add_arguments(p):
     p.add_argument("--timeout", type=float, help="give up after S seconds without a frame")
     p.add_argument("--show-bad", action="store_true",
                    help="with --json, include the values of rejected telegrams under 'unverified'")
+    p.add_argument("--reconnect", action="store_true",
+                   help="when the source closes (a TCP reader, a USB adapter pulled), open it again "
+                        "and go on instead of ending")
     p.add_argument("--behind", type=int, metavar="BYTES",
                    help="when more than BYTES wait unread, skip to the newest data "
                         "(default: 3 seconds of line)")
@@ -72,6 +75,10 @@ def waiting(port):
             return 0
 
 
+class SourceClosed(Exception):
+    """The source went away (a TCP peer closed, a device was pulled): the end of the stream."""
+
+
 def frames(port, decoder, count=None, timeout=None, stop=None, behind=34560, keep=4096):
     """Yield Frames from an open port. When the consumer falls more than `behind` bytes behind
     the line, the backlog is dropped down to the newest `keep` bytes and a 'skipped' frame says
@@ -94,7 +101,9 @@ def frames(port, decoder, count=None, timeout=None, stop=None, behind=34560, kee
         except (serial.SerialException, OSError) as exc:
             if stop is not None and stop.is_set():
                 return  # the port went away because we are shutting down
-            raise CliError("reading the port failed: %s" % exc)
+            for f in decoder.flush(final=True):  # what arrived before the end is still shown
+                yield f
+            raise SourceClosed(str(exc) or exc.__class__.__name__)
         if data:
             for f in decoder.feed(data):
                 yield f
@@ -118,8 +127,10 @@ def stream(port, count=None, timeout=None, stop=None):
 
 
 def run_console(url, as_json=False, count=None, baud=115200, timeout=None, stop=None, out=None,
-                keys=None, mode=None, framing="8N1", show_bad=False, behind=None, stats=None):
-    """Read `url` until count/timeout/stop; returns the number of rejected frames.
+                keys=None, mode=None, framing="8N1", show_bad=False, behind=None, stats=None,
+                reconnect=False, err=None):
+    """Read `url` until count/timeout/stop, or until the source closes (with `reconnect`: open
+    it again, once a second, and go on); returns the number of rejected frames.
 
     keys: a Keys object or the path of a keys file. mode: 'json', 'plain' or 'live'; by default
     json when as_json, live when writing to a terminal, plain otherwise.
@@ -136,6 +147,7 @@ def run_console(url, as_json=False, count=None, baud=115200, timeout=None, stop=
             mode = "plain"
     if behind is None:
         behind = 3 * baud // 10
+    err = err or sys.stderr
     port = open_port(url, baud, framing)
     decoder = FrameDecoder(keys)
     stats = stats if stats is not None else Stats()
@@ -147,20 +159,45 @@ def run_console(url, as_json=False, count=None, baud=115200, timeout=None, stop=
         live = Live(LiveView(stats, url, framing, baud), console=Console(file=out),
                     refresh_per_second=4, transient=False)
         live.start()
+    seen = 0  # frames counted towards `count`, across reconnects
     try:
-        for f in frames(port, decoder, count, timeout, stop, behind):
-            stats.add(f)
-            if mode == "json":
-                out.write(json.dumps(f.as_json(show_bad)) + "\n")
-                out.flush()
-            elif mode == "plain":
-                out.write(frame_line(f) + "\n")
-                out.flush()
+        while True:
+            try:
+                left = None if count is None else count - seen
+                for f in frames(port, decoder, left, timeout, stop, behind):
+                    stats.add(f)
+                    seen += f.kind in _COUNTED
+                    if mode == "json":
+                        out.write(json.dumps(f.as_json(show_bad)) + "\n")
+                        out.flush()
+                    elif mode == "plain":
+                        out.write(frame_line(f) + "\n")
+                        out.flush()
+                break
+            except SourceClosed as exc:
+                port.close()
+                if not reconnect:
+                    err.write("meterkast console: %s closed (%s): end of stream\n" % (url, exc))
+                    break
+                err.write("meterkast console: %s closed (%s): reconnecting\n" % (url, exc))
+                port = _reopen(url, baud, framing, stop)
+                if port is None:
+                    break
     finally:
         port.close()
         if live is not None:
             live.stop()
     return stats.errors
+
+
+def _reopen(url, baud, framing, stop):
+    """The source again, tried once a second until it opens (None if stopped meanwhile)."""
+    while stop is None or not stop.is_set():
+        try:
+            return open_port(url, baud, framing)
+        except CliError:
+            time.sleep(1.0)
+    return None
 
 
 def main(args):
@@ -170,7 +207,7 @@ def main(args):
     try:
         bad = run_console(args.url, count=args.count, baud=args.baud, timeout=args.timeout,
                           keys=keys, mode=mode, framing=args.framing, show_bad=args.show_bad,
-                          behind=args.behind, stats=stats)
+                          behind=args.behind, stats=stats, reconnect=args.reconnect)
     except KeyboardInterrupt:
         bad = stats.errors
     if not args.json:

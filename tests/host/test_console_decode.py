@@ -332,3 +332,46 @@ def test_sparkline_scales_between_min_and_max():
     line, lo, hi = sparkline([(0.0, 0.0), (50.0, 1.0), (99.0, 2.0)], 3, 100.0)
     assert line == "▁▅█" and (lo, hi) == (0.0, 2.0)
     assert sparkline([], 5, 60.0)[0] == ""
+
+
+def _tcp_sessions(sessions):
+    """A TCP server that serves one list of chunks per connection, closing after each."""
+    server = socket.create_server(("127.0.0.1", 0))
+
+    def serve():
+        for chunks in sessions:
+            conn, _ = server.accept()
+            time.sleep(0.5)
+            for c in chunks:
+                conn.sendall(c)
+            time.sleep(0.3)
+            conn.close()
+        server.close()
+
+    threading.Thread(target=serve, daemon=True).start()
+    return "socket://127.0.0.1:%d" % server.getsockname()[1]
+
+
+def test_a_source_that_closes_is_a_clean_end_and_nothing_is_lost():
+    url = _tcp_sessions([[TELEGRAMS[0], TELEGRAMS[1]]])
+    out, err = io.StringIO(), io.StringIO()
+    bad = run_console(url, as_json=True, out=out, err=err, timeout=20)
+    lines = [json.loads(x) for x in out.getvalue().splitlines()]
+    assert [(d["kind"], d["ok"]) for d in lines] == [("p1", True), ("p1", True)]
+    assert bad == 0
+    assert err.getvalue().count("\n") == 1 and "end of stream" in err.getvalue()
+    # a telegram cut by the close is reported as what it is, not dropped in silence
+    url = _tcp_sessions([[TELEGRAMS[2], TELEGRAMS[3][:200]]])
+    out, err = io.StringIO(), io.StringIO()
+    run_console(url, as_json=True, out=out, err=err, timeout=20)
+    lines = [json.loads(x) for x in out.getvalue().splitlines()]
+    assert lines[0]["ok"] is True and lines[-1]["ok"] is not True and len(lines) == 2
+
+
+def test_reconnect_goes_on_after_the_source_closes():
+    url = _tcp_sessions([[TELEGRAMS[0]], [TELEGRAMS[1]]])
+    out, err = io.StringIO(), io.StringIO()
+    run_console(url, as_json=True, out=out, err=err, timeout=20, count=2, reconnect=True)
+    lines = [json.loads(x) for x in out.getvalue().splitlines()]
+    assert [(d["kind"], d["ok"]) for d in lines] == [("p1", True), ("p1", True)]
+    assert "reconnecting" in err.getvalue()
