@@ -52,15 +52,15 @@ def add_arguments(p):
         "--from",
         dest="start",
         metavar="ISO8601",
-        help="start of the profile range, inclusive (default: yesterday 00:00 in "
-        "Europe/Amsterdam). A date alone is that local day; a date-time "
-        "without a zone is UTC",
+        help="start of the profile range, inclusive (default: the last complete local day "
+        "of the meter's own clock, read first). A date alone is that local day; a "
+        "date-time without a zone is UTC",
     )
     p.add_argument(
         "--to",
         dest="end",
         metavar="ISO8601",
-        help="end of the range, exclusive (default: today 00:00 Europe/Amsterdam); a "
+        help="end of the range, exclusive (default: one local day after --from); a "
         "date alone includes that whole local day",
     )
     out = p.add_mutually_exclusive_group()
@@ -86,9 +86,30 @@ def parse_time(text, end=False):
 
 
 def default_range(now=None):
+    """The last complete local (Europe/Amsterdam) day before `now` (aware UTC): [start, end)."""
     today = localtime.to_local(now or datetime.now(timezone.utc)).date()
     start, _ = localtime.day_bounds(today - timedelta(days=1))
     end, _ = localtime.day_bounds(today)
+    return start, end
+
+
+def local_day_shift(t, days):
+    """The instant `days` local calendar days after (or before) aware t, same wall time."""
+    local = localtime.to_local(t).replace(tzinfo=None)
+    return localtime.from_local(local + timedelta(days=days))
+
+
+def complete_range(start, end, meter_now):
+    """--from/--to as given, completed: neither -> the last complete local day of the meter's
+    clock; --from alone -> one local day from it; --to alone -> one local day up to it."""
+    if start is None and end is None:
+        return default_range(meter_now)
+    if end is None:
+        end = local_day_shift(start, 1)
+    if start is None:
+        start = local_day_shift(end, -1)
+    if end <= start:
+        raise CliError("--to must be after --from")
     return start, end
 
 
@@ -150,7 +171,10 @@ def read_meter(port, keys, counters, start, end, timeout=5.0, progress=None, sta
 
 
 def read_objects(a, start, end):
+    """Clock, registers and the profile for [start, end); an end left None is completed from
+    the meter's clock just read (complete_range)."""
     clock_raw = a.get_value(8, CLOCK, 2)
+    start, end = complete_range(start, end, axdr.date_time_to_utc(clock_raw))
     registers = {}
     for name, obis in REGISTERS:
         value = a.get_value(3, obis, 2)
@@ -201,10 +225,9 @@ def main(args):
         keys = Keys.load(args.keys)
     except (OSError, ValueError, KeyError) as exc:
         raise CliError("cannot use keys file %s: %s" % (args.keys, exc))
-    default_start, default_end = default_range()
-    start = parse_time(args.start) if args.start else default_start
-    end = parse_time(args.end, end=True) if args.end else default_end
-    if end <= start:
+    start = parse_time(args.start) if args.start else None
+    end = parse_time(args.end, end=True) if args.end else None
+    if start is not None and end is not None and end <= start:
         raise CliError("--to must be after --from")
     try:
         counters = CounterState(args.keys + ".ic")

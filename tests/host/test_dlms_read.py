@@ -8,7 +8,7 @@ from datetime import date, datetime, timezone
 import pytest
 from dlms_support import P3Harness, expected_rows
 from meterkast import cli
-from meterkast.cmd_read import default_range, parse_time
+from meterkast.cmd_read import complete_range, default_range, parse_time
 from meterkast.dlms import localtime
 
 START = "2024-03-11T23:00:00Z"
@@ -130,3 +130,25 @@ def test_user_errors(meter, capsys, tmp_path):
     assert "keys file" in capsys.readouterr().err
     assert cli.main(["read", meter.url, "--keys", meter.keys, "--from", "yesterday"]) == 2
     assert "ISO 8601" in capsys.readouterr().err
+
+
+def test_default_range_is_the_meters_last_complete_day():
+    # the meter's clock decides, not the host's: an emulator started in the past still gets rows
+    meter_now = datetime(2024, 3, 12, 9, 0, tzinfo=timezone.utc)
+    day = (datetime(2024, 3, 10, 23, 0, tzinfo=timezone.utc),
+           datetime(2024, 3, 11, 23, 0, tzinfo=timezone.utc))
+    assert complete_range(None, None, meter_now) == day
+    assert complete_range(parse_time("2024-03-11"), None, meter_now) == day  # --from alone
+    assert complete_range(None, parse_time("2024-03-11", end=True), meter_now) == day  # --to alone
+    start, end = complete_range(parse_time("2024-10-27"), None, meter_now)
+    assert (end - start).total_seconds() == 25 * 3600  # a local day, across the DST change
+
+
+def test_read_without_a_range_reads_the_meters_yesterday(meter, capsys):
+    explicit = json.loads(read(meter, capsys, "--json").out)
+    rc = cli.main(["read", meter.url, "--keys", meter.keys, "--json"])
+    implicit = json.loads(capsys.readouterr().out)
+    assert rc == 0 and implicit["profile"] == explicit["profile"] and implicit["profile"]
+    rc = cli.main(["read", meter.url, "--keys", meter.keys, "--from", "2024-03-11", "--json"])
+    alone = json.loads(capsys.readouterr().out)
+    assert rc == 0 and alone["profile"] == explicit["profile"]
