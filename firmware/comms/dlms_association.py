@@ -102,8 +102,8 @@ class AssociationService:
         a = self._aarq
         sec = self.security
         ctx = acse.CONTEXT_LN_CIPHERED
-        if sec is None:
-            return self._aare_reject(ctx, acse.DIAG_NO_REASON, -1)
+        if sec is None:  # no management keys: the ciphered context is not offered
+            return self._aare_reject(ctx, acse.DIAG_CONTEXT_NOT_SUPPORTED, -1)
         if a.context != ctx:
             return self._aare_reject(ctx, acse.DIAG_CONTEXT_NOT_SUPPORTED, -1)
         if a.mechanism == acse.MECHANISM_NONE:
@@ -122,9 +122,12 @@ class AssociationService:
             return self._aare_reject(ctx, acse.DIAG_NO_REASON, -1)
         m = sec.open(buf, r.pos, length, self._rq)
         if m < 0:
-            # wrong keys, altered, or a replayed counter: the client cannot be told which
+            # wrong keys, altered, or a counter not above the last accepted one (a replay, or
+            # a head-end behind: it reads 0.0.43.1.1.255 and goes on above): the client is told
+            # authentication failed, the report says which (refuse_detail: -1 tag, -2 counter)
             self.refused += 1
-            return self._aare_reject(ctx, acse.DIAG_NO_REASON, -1)
+            self.refuse_detail = m
+            return self._aare_reject(ctx, acse.DIAG_AUTHENTICATION_FAILURE, -1)
         ini = self._initiate
         try:
             err = ini.parse(self._r.reset(self._rq, 0, m))
@@ -156,6 +159,9 @@ class AssociationService:
         return self._reply(w.finish(o), o)
 
     def _aare_reject(self, context, diagnostic, initiate_error):
+        if self.on_refuse is not None:
+            self.on_refuse(self.client_sap, diagnostic, initiate_error, self.refuse_detail)
+        self.refuse_detail = 0
         self._reset()
         w = self._aare
         o = w.begin(self._pt, HEAD, context)

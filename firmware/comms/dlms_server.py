@@ -102,6 +102,10 @@ class DlmsServer(AssociationService, GetService):
         self._val_pos = 0
         self._val_end = 0
         self.refused = 0  # ciphered APDUs refused (deciphering or counter errors)
+        # Each refused association: on_refuse(client SAP, ACSE diagnostic, xDLMS initiate error
+        # or -1, detail: -1 tag failed, -2 counter not above the last accepted, 0 otherwise)
+        self.on_refuse = None
+        self.refuse_detail = 0
 
     # ---- link events (from HDLC) -------------------------------------------------------------
 

@@ -69,6 +69,9 @@ class SecureComms:
 
             server = DlmsServer(hal.clock, readings, profile, identity, None, hal.storage,
                                 security=security)
+            server.on_refuse = lambda sap, diag, err, why: report.line(
+                '{"ev":"p3_refused","client":%d,"diagnostic":%d,"initiate_error":%d,"why":%d}'
+                % (sap, diag, err, why))
             self.p3 = P3Port(hal.p3, server, hal.clock, getattr(hal, "p3_inactivity_s", 120),
                              lambda: report.line('{"ev":"hangup","port":"p3"}'))
             self.tasks.append(self.p3.run)

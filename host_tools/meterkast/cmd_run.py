@@ -50,6 +50,8 @@ def main(args):
 
             report_file.write(json.dumps(ev) + "\n")
         kind = ev.get("ev")
+        if kind == "p3_refused":
+            print("firmware: %s" % refusal_text(ev), file=sys.stderr)
         if kind in ("error", "clock", "text", "warning", "critical", "overflow"):
             print("%s: %s" % ("line" if kind == "overflow" else "firmware", ev.get("msg")),
                   file=sys.stderr)
@@ -94,6 +96,31 @@ def main(args):
             code, (": " + err[-1]) if err else ""), file=sys.stderr)
         return 1
     return 0
+
+
+# ACSE result-source-diagnostic (acse-service-user) values the meter sends in a refused AARE
+DIAGNOSTICS = {1: "no reason given (a malformed request or xDLMS InitiateRequest)",
+               2: "application context not supported",
+               3: "calling AP title not recognised (unknown client system title)",
+               11: "authentication mechanism not recognised",
+               12: "authentication mechanism required",
+               13: "authentication failure",
+               14: "authentication required"}
+
+
+def refusal_text(ev):
+    """One line for a refused P3 association ({"ev": "p3_refused"} from the firmware)."""
+    text = "P3 association refused (client SAP %s): %s" % (
+        ev.get("client"), DIAGNOSTICS.get(ev.get("diagnostic"), "diagnostic %s" % ev.get("diagnostic")))
+    why = ev.get("why")
+    if why == -1:
+        text += ": the request does not decipher (wrong keys, or altered)"
+    elif why == -2:
+        text += (": its invocation counter is not above the last one accepted (a replay, or a "
+                 "head-end behind: read 0.0.43.1.1.255 as the public client and go on above it)")
+    if ev.get("initiate_error", -1) >= 0:
+        text += " (xDLMS initiate error %d)" % ev["initiate_error"]
+    return text
 
 
 def _stdin_commands(emu, stop):

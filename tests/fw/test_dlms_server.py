@@ -226,6 +226,7 @@ c2 = FwClient(server2, 1)
 server2.link_up(1)
 aare = c2.send(old_aarq)
 check(aare[aare.index(b"\xa2\x03\x02\x01") + 4] == 1, "a replayed AARQ after restart is rejected")
+check(b"\xa3\x05\xa1\x03\x02\x01\x0d" in aare, "a replayed AARQ: authentication failure (13)")
 c2 = FwClient(server2, c.ic + 1)
 c2.server_ic = server_ic  # the head-end remembers: the server's counter must rise across restarts
 c2.associate()

@@ -179,7 +179,7 @@ def test_wrong_key_is_rejected(meter, keys):
     with Session(meter, keys=keys) as s:
         with pytest.raises(AssociationRejected) as e:
             s.a.open()
-        assert (e.value.result, e.value.diagnostic) == (1, 1)
+        assert (e.value.result, e.value.diagnostic) == (1, 13)  # authentication failure
     still_serving(meter)
 
 

@@ -249,3 +249,30 @@ def test_a_lost_counter_ends_the_run_at_once(tmp_path):
     events = [json.loads(x) for x in (tmp_path / "r.jsonl").read_text().splitlines()]
     assert any(e.get("ev") == "critical" and "record lost" in e["msg"] for e in events)
     assert not [e for e in events if e.get("ev") == "p1"], "nothing was sent"
+
+
+def test_a_head_end_behind_is_told_why_and_resynchronises(tmp_path, capsys):
+    """A client counter at or below the last accepted one: AARE diagnostic 13 (authentication
+    failure), the report names the counter, and `meterkast read` resynchronises from
+    0.0.43.1.1.255 and reads on."""
+    from meterkast.cmd_run import refusal_text
+
+    keys = make_keys(tmp_path)
+    emu = meter(p1=None, p3="pty", keys=str(keys), start=START)
+    emu.start()
+    try:
+        assert emu.wait_event(lambda e: e.get("ev") == "boot", 30)
+        args = ["read", emu.port("p3"), "--keys", str(keys), "--from", "2026-03-02", "--json"]
+        assert cli.main(args) == 0
+        capsys.readouterr()
+        state = tmp_path / "keys.json.ic"
+        doc = json.loads(state.read_text())
+        doc["next_client_ic"] = 1  # restored from an old backup: behind the meter
+        state.write_text(json.dumps(doc))
+        assert cli.main(args) == 0, capsys.readouterr().err
+        ev = emu.wait_event(lambda e: e.get("ev") == "p3_refused", 10)
+        assert ev is not None and ev["diagnostic"] == 13 and ev["why"] == -2 and ev["client"] == 1
+        text = refusal_text(ev)
+        assert "authentication failure" in text and "0.0.43.1.1.255" in text
+    finally:
+        assert emu.stop() == 0
