@@ -22,6 +22,9 @@ _LINE = re.compile(rb"^(\d+-\d+:\d+\.\d+\.\d+)((?:\([^)]*\))+)\r?$")
 _GROUP = re.compile(rb"\(([^)]*)\)")
 # Digit-only values that are identifiers or codes, not counts: kept as text.
 _TEXT_OBIS = {"1-3:0.2.8", "0-0:96.1.1", "0-0:96.14.0", "0-0:96.13.0"}
+# Equipment and M-Bus device identifiers (0-n:96.1.x): text, even when made of digits only,
+# so leading zeros and long ids survive (a JSON number would round them)
+_ID_OBIS = re.compile(r"0-\d:96\.1\.\d$")
 _AMSTERDAM_STD = timezone(timedelta(hours=1))
 _AMSTERDAM_DST = timezone(timedelta(hours=2))
 
@@ -119,6 +122,16 @@ def _value(raw):
     return value, unit or None
 
 
+def _list_value(raw):
+    value = _value(raw)[0]
+    if isinstance(value, str) and len(value) == 13 and value[-1] in "SW":
+        try:
+            return _iso(parse_timestamp(value))
+        except ValueError:
+            pass
+    return value
+
+
 def shape_key(obis):
     """The _SHAPES key of an OBIS code: M-Bus channels 1-9 share one entry."""
     return _CHANNEL.sub("0-n:", obis, count=1) if obis.startswith("0-") else obis
@@ -199,7 +212,8 @@ class Telegram:
                 continue
             if len(groups) == 1:
                 value, unit = _value(groups[0])
-                if isinstance(value, str) and value.isdigit() and obis not in _TEXT_OBIS:
+                if (isinstance(value, str) and value.isdigit() and obis not in _TEXT_OBIS
+                        and not _ID_OBIS.match(obis)):
                     value = int(value)
                 if obis == "0-0:1.0.0" and isinstance(value, str):
                     try:
@@ -210,8 +224,8 @@ class Telegram:
                 fields[obis] = value
                 if unit:
                     units[obis] = unit
-            else:
-                fields[obis] = [_value(g)[0] for g in groups]
+            else:  # e.g. an M-Bus reading: (capture time)(value*unit), the time as ISO 8601
+                fields[obis] = [_list_value(g) for g in groups]
 
     def _check_shape(self, obis, values):
         if obis in self._fields and self.error is None:

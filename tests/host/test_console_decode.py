@@ -375,3 +375,18 @@ def test_reconnect_goes_on_after_the_source_closes():
     lines = [json.loads(x) for x in out.getvalue().splitlines()]
     assert [(d["kind"], d["ok"]) for d in lines] == [("p1", True), ("p1", True)]
     assert "reconnecting" in err.getvalue()
+
+
+def test_ids_stay_text_and_mbus_times_are_iso():
+    t = make_telegram("MKS5MK-NG-1", [
+        "1-3:0.2.8(50)", "0-0:1.0.0(170102161005W)",
+        "0-0:96.1.1(4819243993373755377509728609491464)",
+        "0-1:24.1.0(003)", "0-1:96.1.0(09610)",
+        "0-1:24.2.1(170102160005W)(00001.001*m3)"])
+    f = FrameDecoder().feed(t)[0]
+    assert f.ok, f.error
+    d = json.loads(json.dumps(f.as_json()))
+    assert d["0-0:96.1.1"] == "4819243993373755377509728609491464"
+    assert d["0-1:96.1.0"] == "09610"
+    assert d["0-1:24.2.1"] == ["2017-01-02T15:00:05Z", 1.001]
+    assert d["0-0:1.0.0"] == "2017-01-02T15:10:05Z"
