@@ -17,6 +17,8 @@
 # `out[out_start : out_start + n]` with 3 writable bytes before it for the LLC header.
 from micropython import const
 
+from util.x25 import GOOD_RESIDUE, crc16, residue
+
 _FLAG = const(0x7E)
 _SNRM = const(0x83)
 _DISC = const(0x43)
@@ -35,37 +37,6 @@ _PARAM_MAX_TX = const(0x05)
 _PARAM_MAX_RX = const(0x06)
 _PARAM_WIN_TX = const(0x07)
 _PARAM_WIN_RX = const(0x08)
-_CRC_GOOD = const(0xF0B8)  # X.25 residue over data followed by its own FCS
-
-
-def _crc_table():
-    t = []
-    for i in range(256):
-        c = i
-        for _ in range(8):
-            c = (c >> 1) ^ 0x8408 if c & 1 else c >> 1
-        t.append(c)
-    return tuple(t)
-
-
-_TABLE = _crc_table()  # immutable lookup table, shared by every link
-
-
-def crc16(buf, start, end):
-    """CRC-16/X.25 (HCS/FCS) over buf[start:end]; sent low byte first."""
-    crc = 0xFFFF
-    t = _TABLE
-    for i in range(start, end):
-        crc = (crc >> 8) ^ t[(crc ^ buf[i]) & 0xFF]
-    return crc ^ 0xFFFF
-
-
-def _crc_residue(buf, start, end):
-    crc = 0xFFFF
-    t = _TABLE
-    for i in range(start, end):
-        crc = (crc >> 8) ^ t[(crc ^ buf[i]) & 0xFF]
-    return crc
 
 
 class HdlcServer:
@@ -167,7 +138,7 @@ class HdlcServer:
                     i += 1
                     continue
                 break
-            if rx[i + length + 1] != _FLAG or _crc_residue(rx, i + 1, i + 1 + length) != _CRC_GOOD:
+            if rx[i + length + 1] != _FLAG or residue(rx, i + 1, i + 1 + length) != GOOD_RESIDUE:
                 self.frames_bad += 1
                 i += 1
                 continue
@@ -212,7 +183,7 @@ class HdlcServer:
             self.frames_bad += 1
             return
         if rest >= 2:
-            if _crc_residue(rx, p, q + 2) != _CRC_GOOD:
+            if residue(rx, p, q + 2) != GOOD_RESIDUE:
                 self.frames_bad += 1
                 return
             info = q + 2

@@ -18,6 +18,8 @@
 # Everything is integer arithmetic; nothing allocates per frame.
 from array import array
 
+from util.x25 import crc16
+
 try:
     from micropython import const
 except ImportError:  # CPython: const() is only a hint to the MicroPython compiler
@@ -109,28 +111,6 @@ ST_STATUS = const(2)
 ST_HEALTH = const(3)
 ST_CAPTURES = const(4)
 ST_FIELDS = const(5)
-
-
-def _crc_table():
-    t = []
-    for i in range(256):
-        c = i
-        for _ in range(8):
-            c = (c >> 1) ^ 0x8408 if c & 1 else c >> 1
-        t.append(c)
-    return tuple(t)
-
-
-_TABLE = _crc_table()  # immutable
-
-
-def crc16(buf, start, end):
-    """CRC-16/X.25 over buf[start:end]: poly 0x1021 reflected, init 0xFFFF, xorout 0xFFFF."""
-    crc = 0xFFFF
-    t = _TABLE
-    for i in range(start, end):
-        crc = (crc >> 8) ^ t[(crc ^ buf[i]) & 0xFF]
-    return crc ^ 0xFFFF
 
 
 def body_len(typ, version):
