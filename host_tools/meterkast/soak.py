@@ -395,19 +395,25 @@ def new_keys_file(path, serial=1):
     return os.stat(path).st_mode & 0o777
 
 
+def campaign_keys(workdir, serial, failures):
+    """A campaign's work folder and its fresh keys file (a mode other than 0600 is a failure)."""
+    workdir = Path(workdir)
+    workdir.mkdir(parents=True, exist_ok=True)
+    keys_path = workdir / "keys.json"
+    mode = new_keys_file(keys_path, serial)
+    if mode != 0o600:
+        failures.append("keys file mode %o, not 600" % mode)
+    return workdir, keys_path
+
+
 def kill_campaign(workdir, kills=1000, seed=1, speed=3000, early_share=1 / 3, p3_share=0.25,
                   progress=None):
     """`kills` SIGKILLs of a live meter with keys, one flash state throughout, then an orderly
     run. Returns the result dict (see the module docstring)."""
     rng = random.Random(seed)
-    workdir = Path(workdir)
-    workdir.mkdir(parents=True, exist_ok=True)
-    keys_path = workdir / "keys.json"
-    state = workdir / "state"
     failures = []
-    mode = new_keys_file(keys_path, serial=1 + seed % 1000)
-    if mode != 0o600:
-        failures.append("keys file mode %o, not 600" % mode)
+    workdir, keys_path = campaign_keys(workdir, 1 + seed % 1000, failures)
+    state = workdir / "state"
     p1_keys = Keys.load(str(keys_path))
     mgmt = MgmtKeys.load(str(keys_path))
     counters = CounterState(str(keys_path) + ".ic")
@@ -1160,13 +1166,8 @@ def p3_campaign(workdir, frames=100_000, seed=1, baudrate=115200, heap_margin=10
                 progress=None):
     """`frames` fuzzed frames into a running meter's P3 port (see the module docstring)."""
     rng = random.Random(seed)
-    workdir = Path(workdir)
-    workdir.mkdir(parents=True, exist_ok=True)
-    keys_path = workdir / "keys.json"
     failures = []
-    mode = new_keys_file(keys_path, serial=2 + seed % 1000)
-    if mode != 0o600:
-        failures.append("keys file mode %o, not 600" % mode)
+    workdir, keys_path = campaign_keys(workdir, 2 + seed % 1000, failures)
     mgmt = MgmtKeys.load(str(keys_path))
     counters = CounterState(str(keys_path) + ".ic")
     collector = Collector()
