@@ -140,11 +140,21 @@ def _replay(args, spec, framing, faults):
     return 0
 
 
-def _drain(ep, stop, limit=2.0):
-    """Give a pty reader the time to take the last bytes before the pty goes away."""
+def _drain(ep, stop, limit=2.0, settle=0.25):
+    """Give a pty reader the time to take the last bytes before the pty goes away. The kernel
+    moves written bytes to the reader's queue a little later (on a loaded machine, later
+    still), so the queue must stay empty for `settle` seconds, not just once."""
     pending = getattr(ep, "pending", None)
     if pending is None:
         return
     deadline = time.monotonic() + limit
-    while pending() and time.monotonic() < deadline and not stop.is_set():
+    empty_since = None
+    while time.monotonic() < deadline and not stop.is_set():
+        now = time.monotonic()
+        if pending():
+            empty_since = None
+        elif empty_since is None:
+            empty_since = now
+        elif now - empty_since >= settle:
+            return
         time.sleep(0.02)
