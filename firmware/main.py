@@ -27,10 +27,12 @@ def _unix_config(argv):
     ap.add_argument("--frontend", default="direct")  # direct | waveform | ic (hal.unix.frontends)
     ap.add_argument("--ic-floor")  # p1:N,management:M: counters used with these keys up to here
     ap.add_argument("--p3-inactivity", type=int, default=120)  # seconds (IEC 62056-46 default)
+    ap.add_argument("--module", default="single")  # single | metering | comms (hal.unix)
+    ap.add_argument("--link")  # the internal link's pty (metering: TX, comms: RX)
     args = ap.parse_args(argv)
     cfg = {}
     for k in ("p1", "p3", "ctl", "start", "speed", "seed", "scenario", "state", "keys", "serial", "report", "duration",
-              "frontend", "ic_floor", "p3_inactivity"):
+              "frontend", "ic_floor", "p3_inactivity", "module", "link"):
         cfg[k] = getattr(args, k)
     if cfg["speed"] == int(cfg["speed"]):
         cfg["speed"] = int(cfg["speed"])
@@ -55,15 +57,16 @@ def run_unix(argv):
         print("meterkast firmware: error: %s" % e, file=sys.stderr)
         sys.exit(2)
     serial = int(cfg["serial"]) if cfg["serial"] else cfg["seed"]
-    meter = Meter(hal, identity_for(serial), cfg["keys"], cfg["duration"], _floors(cfg["ic_floor"]))
-    hal.report.line('{"ev":"boot","speed":%s}' % repr(hal.clock.speed))
+    meter = Meter(hal, identity_for(serial), cfg["keys"], cfg["duration"], _floors(cfg["ic_floor"]),
+                  cfg["frontend"], serial)
+    hal.report.line('{"ev":"boot","module":"%s","speed":%s}' % (hal.module, repr(hal.speed)))
     try:
         asyncio.run(meter.run())
     except KeyboardInterrupt:
         meter.shutdown()
     hal.report.line(_memory_line())
     hal.report.line('{"ev":"stopped"}')
-    if meter.comms.fatal is not None:
+    if meter.comms is not None and meter.comms.fatal is not None:
         sys.exit(3)
 
 
@@ -118,7 +121,8 @@ def run_board():
     hal = build(cfg)
     # Only the comms module opens the keystore; here it is just a path.
     keys_path = BOARD_KEYS if _exists(BOARD_KEYS) else None
-    meter = Meter(hal, identity_for(int(cfg["serial"])), keys_path)
+    meter = Meter(hal, identity_for(int(cfg["serial"])), keys_path,
+                  kind=cfg.get("frontend", "direct"), serial=int(cfg["serial"]))
     hal.attach(meter)
     hal.report.line("meterkast: meter %s running on %s" % (meter.identity["equipment_id"], hal.name))
     try:

@@ -1,45 +1,50 @@
-# meterkast: a meter is an object graph: HAL, metrology, the one-way queue, secure comms
+# meterkast: a meter is an object graph: the metering module, the link, the comms module
 # MIT license
 #
 # Nothing here lives at module level, so several meters can run side by side in one interpreter.
+# A Meter is one MCU's firmware: `single` (both modules on one board, joined by an in-memory
+# link carrying the link's bytes), `metering` (its link is a TX line) or `comms` (its link is an
+# RX line). The modules never hold a reference to each other.
 import asyncio
-from comms.secure import SecureComms
-from contract.reading import STATUS_CRITICAL_ERROR, ReadingQueue
-from metrology.metrology import Metrology
-from metrology.recorder import Recorder
-
 
 _CONTROL_WAKE_MS = 100
+SUPPLIERS = {"direct": b"MKD", "waveform": b"MKA", "ic": b"MKB"}  # metering module suppliers
+
+
+def metering_serial(kind, serial):
+    """The metering module's own serial number (docs/link.md identity)."""
+    return b"%s%010d" % (SUPPLIERS.get(kind, b"MKD")[2:], serial)
 
 
 class Meter:
-    def __init__(self, hal, identity, keys_path=None, duration=None, floors=None):
+    def __init__(self, hal, identity, keys_path=None, duration=None, floors=None, kind="direct",
+                 serial=1):
         self.hal = hal
         self.identity = identity
-        self.readings = ReadingQueue()
-        self.metrology = Metrology(hal.clock, hal.frontend, self.readings, hal.nominal_dv)
-        if hal.report.enabled:
-            self.metrology.on_reading = hal.report.reading
-        self.recorder = None
-        profile = None
-        if getattr(hal, "storage_error", None):
-            self.metrology.fault = STATUS_CRITICAL_ERROR
-            hal.report.log("critical", hal.storage_error)
-        if getattr(hal.clock, "rtc_note", None):
-            hal.report.log("warning", hal.clock.rtc_note)
-        if hal.storage is not None:
-            notify = hal.report.stored if hal.report.enabled else None
-            self.recorder = Recorder(hal.storage, self.metrology, notify)
-            # The emulator's RTC renews its anchor before each write to flash (hal.unix.clock).
-            self.recorder.before_store = getattr(hal.clock, "checkpoint", None)
-            self.recorder.boot()
-            self.metrology.listeners.append(self.recorder)
-            profile = self.recorder.profile
-        self.comms = SecureComms(hal, self.readings, identity, keys_path, profile=profile,
-                                 floors=floors)
+        module = getattr(hal, "module", "single")
+        self.metering = None
+        self.comms = None
+        link = hal.link if module != "single" else None
+        if module == "single":
+            from hal.memlink import MemoryLink
+
+            link = MemoryLink()
+        # Comms first: its key tables (8 KiB in one piece each) want the heap while it is still
+        # in few pieces; compiling the metering modules afterwards fragments it.
+        if module != "metering":
+            from comms.secure import CommsIO, SecureComms
+
+            io = CommsIO(link, hal.p1, hal.p3, hal.storage, hal.report, hal.speed,
+                         getattr(hal, "p3_inactivity_s", 120), hal.phases)
+            self.comms = SecureComms(io, identity, keys_path, floors)
+            if module == "single":
+                link.receiver = self.comms.link.feed
+        if module != "comms":
+            from metrology.module import MeteringModule
+
+            self.metering = MeteringModule(hal, link, SUPPLIERS.get(kind, b"MKD"),
+                                           metering_serial(kind, serial), duration)
         self.stopping = False
-        if duration is not None:
-            self.metrology.until = self.metrology.second + duration
 
     def command(self, line):
         """Emulator control commands (from the host tool's control line)."""
@@ -49,15 +54,10 @@ class Meter:
         rep = self.hal.report
         if words[0] == "stop":
             self.stopping = True
-        elif words[0] == "clock" and len(words) == 2:
+        elif words[0] == "clock" and len(words) == 2 and self.metering is not None:
             arg = words[1]
             try:
-                if arg[0] in "+-":
-                    self.hal.clock.adjust(int(arg))
-                else:
-                    from util.tz import parse_iso
-
-                    self.hal.clock.set_utc(parse_iso(arg))
+                self.metering.clock_command(arg)
             except ValueError as e:
                 rep.log("error", "bad clock command: %s" % e)
                 return
@@ -74,6 +74,16 @@ class Meter:
 
         gc.collect()
         text = '{"ev":"stats","live":%d,"free":%d' % (gc.mem_alloc(), gc.mem_free())
+        if self.metering is not None:
+            s = self.metering.sender
+            text += ',"link_sent":%d,"link_skipped":%d' % (s.sent, s.skipped)
+        if self.comms is None:
+            return text + "}"
+        lk = self.comms.link
+        d = lk.decoder
+        text += ',"link_frames":%d,"link_bad":%d,"link_refused":%d,"link_stored":%d' % (
+            d.frames, d.header_errors + d.length_errors + d.crc_errors + d.value_errors,
+            _refusals(lk.guard), lk.stored)
         if self.comms.p1 is not None:
             text += ',"p1_sent":%d' % self.comms.p1.sent
         p3 = self.comms.p3
@@ -93,18 +103,20 @@ class Meter:
                 if line:
                     self.command(line)
             self.hal.watchdog.feed()
-            if self.metrology.out_of_time:
+            m = self.metering.metrology if self.metering is not None else None
+            if m is not None and m.out_of_time:
                 from util.tz import TIME_RANGE
 
                 self.hal.report.log("critical", "the meter clock left the range its flash records "
                                     "hold (%s): meter stopped" % TIME_RANGE)
                 self.stopping = True
-            elif self.metrology.finished() and self._ports_idle():
+            elif m is not None and m.finished() and self._ports_idle():
                 self.stopping = True
-            if self.comms.fatal is not None and getattr(self.hal, "stop_on_fatal", False):
+            if (self.comms is not None and self.comms.fatal is not None
+                    and getattr(self.hal, "stop_on_fatal", False)):
                 self.stopping = True  # the emulator ends the run; a board keeps measuring
             ticks += 1
-            if not warned and ticks % 10 == 0:
+            if m is not None and not warned and ticks % 10 == 0:
                 warned = self._check_lag()
             # Woken by a command on the control line, or after a tenth of a second for the
             # watchdog and the end of a run: no polling.
@@ -115,7 +127,7 @@ class Meter:
 
     def _check_lag(self):
         """Faster than this machine can simulate, meter time falls behind the clock: say so once."""
-        m = self.metrology
+        m = self.metering.metrology
         clock = self.hal.clock
         behind = clock.mono() - m.second
         if m.finished() or behind <= 5 * clock.speed:
@@ -128,15 +140,20 @@ class Meter:
         return True
 
     def _ports_idle(self):
+        if self.comms is None:
+            return self.hal.link is None or self.hal.link.txdone()
         p1 = self.comms.p1
         if p1 is None:
             return True
         return p1.sent > 0 and p1.up_to_date() and p1.uart.txdone()
 
     async def run(self):
-        tasks = [asyncio.create_task(self.metrology.run())]
-        for t in self.comms.tasks:
-            tasks.append(asyncio.create_task(t()))
+        tasks = []
+        if self.metering is not None:
+            tasks.append(asyncio.create_task(self.metering.run()))
+        if self.comms is not None:
+            for t in self.comms.tasks:
+                tasks.append(asyncio.create_task(t()))
         await self._control()
         for t in tasks:
             t.cancel()
@@ -144,14 +161,18 @@ class Meter:
 
     def shutdown(self):
         """Orderly stop: registers and the clock anchor are saved."""
-        if self.recorder is not None:
-            from util.tz import UTC_MAX
-
-            m = self.metrology
-            t = m.clock.utc_at(m.second)
-            self.recorder.persist(t if t <= UTC_MAX else UTC_MAX)  # never a wrapped time
-        self.hal.clock.save()
+        second = 0
+        if self.metering is not None:
+            self.metering.shutdown()
+            second = self.metering.metrology.second
         flash = getattr(self.hal, "flash", None)
         if flash is not None:
             self.hal.report.line('{"ev":"flash","written":%d,"erases":%d,"meter_s":%d}' % (
-                flash.bytes_written, flash.erases, self.metrology.second))
+                flash.bytes_written, flash.erases, second))
+
+
+def _refusals(guard):
+    n = 0
+    for v in guard.counts:
+        n += v
+    return n

@@ -16,8 +16,11 @@
 #   or the rise of mono when that is smaller and mono rose (a clock set forward gains no energy).
 # A refused reading is counted by reason (counts[R_*]) and logged (EV_REFUSED_READING, detail
 # the reason) once per run of refusals with that reason, so a hostile stream cannot flood the
-# log; `reading` keeps the last accepted values. A clock set back therefore holds the served
-# values until the readings' time passes the last accepted one.
+# log; `reading` keeps the last accepted values. One exception to "time rises": a clock set back
+# shows in the reading of that second (status CLOCK_ADJUSTED) with mono still rising, which no
+# replay has; it is accepted, its energy bounded by the rise of mono, and logged (EV_CLOCK_BACK,
+# detail the seconds). A capture whose time does not rise is accepted only with the IDIS
+# clock-adjusted bit (the profile of a clock set back repeats times), and not checked for growth.
 #
 # Module swap and the served registers. The first identity is remembered (supplier, serial,
 # firmware version). A later identity with another supplier or serial is a swap (EV_MODULE_SWAP,
@@ -72,6 +75,7 @@ EV_FRAMES_LOST = const(9)
 EV_FIRMWARE = const(10)
 EV_CAPTURE_GAP = const(11)
 EV_REBASE = const(12)
+EV_CLOCK_BACK = const(13)
 
 # Refusal reasons: indices into counts, and the detail of the refusal events
 R_BITS = const(0)  # reading status or tariff invalid
@@ -90,6 +94,7 @@ REASONS = const(12)
 
 DATA_NOT_VALID = const(0x04)  # IDIS profile status bit used to flag a period
 
+_CLOCK_ADJUSTED = const(0x20)  # in both the reading status and the IDIS capture status
 _READING_STATUS = const(0x2F)  # contract.reading STATUS_* bits
 _CAPTURE_STATUS = const(0xAF)  # IDIS: PDN, CAD, DST, DNV, CIV, CRE
 _PERIOD = const(900)
@@ -155,7 +160,7 @@ class LinkGuard:
         # captures
         self.next = -1  # index of the next capture to judge; -1: the first one newer
         self._cap_floor = -1  # in "first newer" mode, captures before this time are ignored
-        self._ring = 96
+        self.ring = 96
         self._flag = 0  # status bits for the next accepted capture
         self.behind = 0
         self.ahead = 0
@@ -166,6 +171,7 @@ class LinkGuard:
         self.serial = bytearray(16)
         self.fw = array("i", bytes(12))
         self.swaps = 0
+        self.restored = False  # resume_floor() was called: served values exist from before
         self._rebase = False
         self.swap_t = -1
         self.swap_served = array("i", bytes(16))
@@ -209,10 +215,7 @@ class LinkGuard:
     # -- the decoder's frames -------------------------------------------------------------------
     def take(self, dec, typ, now):
         """A frame the decoder accepted, while its values are in dec's arrays; True if believed."""
-        if self.silent:
-            self.silent = False
-            self.log(now, EV_LINK_BACK, now - self._heard)
-        self._heard = now
+        self.heard(now)
         if typ == _READING:
             return self.take_reading(dec.reading, now)
         if typ == _CAPTURE:
@@ -262,8 +265,13 @@ class LinkGuard:
         """Reason the reading r is refused, or -1."""
         if r[_STATUS] & ~_READING_STATUS or not 1 <= r[_TARIFF] <= 2:
             return R_BITS
+        back = False
         if self.readings and r[_T] <= self.reading[_T]:
-            return R_TIME
+            # A clock set back: flagged in that very reading, and mono still rising (a replay's
+            # mono does not). The energy check then runs on mono alone.
+            if not (r[_STATUS] & _CLOCK_ADJUSTED and self._mono >= 0 and r[_MONO] > self._mono):
+                return R_TIME
+            back = True
         pm = self.pmax_w
         if not 0 <= r[_IMPORT_W] <= pm or not 0 <= r[_EXPORT_W] <= pm:
             return R_POWER
@@ -275,6 +283,10 @@ class LinkGuard:
                     or not 0 <= r[_CURRENT_MA + k] <= (self.imax_ma if ph else 0)):
                 return R_POWER
         if self.readings == 0 or self._rebase:
+            if self.restored and not self._rebase:  # not below what comms served before
+                for k in range(4):
+                    if r[_WH + k] + self.offset[k] < self.reading[_WH + k]:
+                        return R_BACKWARDS
             return -1
         m = self._mod
         for k in range(4):
@@ -282,7 +294,7 @@ class LinkGuard:
                 return R_BACKWARDS
         dt = r[_T] - self.reading[_T]
         mono = r[_MONO]
-        if mono > self._mono and mono - self._mono < dt:
+        if mono > self._mono and (back or mono - self._mono < dt):
             dt = mono - self._mono
         a = self._allow(dt)
         d1 = r[_WH] - m[0]
@@ -304,6 +316,8 @@ class LinkGuard:
             return False
         self._refusing = -1
         s = self.reading
+        if self.readings and r[_T] <= s[_T]:
+            self.log(now, EV_CLOCK_BACK, s[_T] - r[_T])
         off = self.offset
         m = self._mod
         if self._rebase:
@@ -332,8 +346,11 @@ class LinkGuard:
         if t % _PERIOD:
             return C_QUARTER
         last = self.capture
+        back = False
         if self.captures and t <= last[_C_T]:
-            return C_TIME
+            if not c[_C_STATUS] & _CLOCK_ADJUSTED:  # a clock set back may repeat a time
+                return C_TIME
+            back = True
         s = self.reading
         if t > s[_T] + self.tolerance:
             return C_FUTURE
@@ -344,7 +361,7 @@ class LinkGuard:
                 return C_BELOW
             if v > s[_WH + k]:
                 return C_ABOVE
-        if self.captures:
+        if self.captures and not back:
             a = self._allow(t - last[_C_T])
             if (c[_C_WH] + off[0] - last[_C_WH] + c[_C_WH + 1] + off[1] - last[_C_WH + 1] > a
                     or c[_C_WH + 2] + off[2] - last[_C_WH + 2] + c[_C_WH + 3] + off[3]
@@ -367,13 +384,18 @@ class LinkGuard:
         elif i < nxt:
             self.behind += 1
             return False
+        elif i == nxt and c[_C_T] < self._cap_floor:  # held already (restart) or before a swap
+            self.next = i + 1
+            self.behind += 1
+            return False
         elif i > nxt:
-            if i - nxt < self._ring:
+            if i - nxt < self.ring:
                 self.ahead += 1
                 return False
             self._flag |= DATA_NOT_VALID
             self.log(now, EV_CAPTURE_GAP, i - nxt)
         self.next = i + 1
+        self._cap_floor = -1
         why = self._check_capture(c)
         if why >= 0:
             self.counts[why] += 1
@@ -390,10 +412,48 @@ class LinkGuard:
         self.captures += 1
         return True
 
+    def start_at(self, index):
+        """Judge captures in index order from `index` on (the oldest the metering module still
+        holds), skipping those older than the floor (resume_floor, or the rebasing reading)."""
+        if self.next < 0:
+            self.next = index
+
+    def resume_floor(self, t, status, wh):
+        """After a restart of the comms module: its profile copy ends with capture (t, status,
+        wh) in served units; take up only captures after it, and serve nothing below it."""
+        c = self.capture
+        c[_C_T] = t
+        c[_C_STATUS] = status
+        for k in range(4):
+            c[_C_WH + k] = wh[k]
+            self.reading[_WH + k] = wh[k]
+        self.captures = 1
+        self._cap_floor = t + 1
+        self.restored = True
+
+    def restore_module(self, supplier, serial, swaps, offsets):
+        """After a restart of the comms module: the metering module it knew and the offsets it
+        served with (kept on its flash), so a module swapped while comms was off is noticed."""
+        self.known = True
+        for k in range(3):
+            self.supplier[k] = supplier[k]
+        for k in range(16):
+            self.serial[k] = serial[k]
+        self.swaps = swaps
+        for k in range(4):
+            self.offset[k] = offsets[k]
+
+    def heard(self, now):
+        """A frame arrived that is not judged here (a capture copy): the link is alive."""
+        if self.silent:
+            self.silent = False
+            self.log(now, EV_LINK_BACK, now - self._heard)
+        self._heard = now
+
     # -- identity -------------------------------------------------------------------------------
     def take_identity(self, supplier, serial, ident, now):
         """Judge an identity (decoder.supplier, .serial, .identity); False on a module swap."""
-        self._ring = ident[_ID_RING]
+        self.ring = ident[_ID_RING]
         if not self.known:
             self.known = True
             self._remember(supplier, serial, ident)
@@ -409,7 +469,7 @@ class LinkGuard:
             self.swaps += 1
             self.log(now, EV_MODULE_SWAP, self.swaps)
             self._remember(supplier, serial, ident)
-            if self.readings:
+            if self.readings or self.restored:
                 self._rebase = True
             self.next = -1
             self._mono = -1

@@ -1,18 +1,43 @@
 # meterkast: the secure-comms module: owns the ports, the keys and everything that leaves the meter
 # MIT license
 #
-# Metrology hands readings over through the one-way queue; this module turns them into P1
-# telegrams (optionally encrypted) and, where fitted, serves the grid operator on P3. Keys live
-# here and nowhere else.
+# What the metering module measures reaches this module only as bytes on the internal link
+# (comms.link_port: decoded, checked, believed or refused); this module turns what it believes
+# into P1 telegrams (optionally encrypted) and, where fitted, serves the grid operator on P3
+# from its own copy of the quarter-hour profile. Keys live here and nowhere else.
+from comms.link_clock import LinkClock
+from comms.link_port import LinkPort
 from comms.p1_port import P1Port
 from comms.p1_telegram import TelegramBuilder
+from contract.reading import ReadingQueue
+
+PROFILE_DIR = "qhc"  # comms' copy of the quarter-hour profile, on comms' flash
+
+
+class CommsIO:
+    """All the comms module is given of its hardware: its ports, its own flash (a directory
+    root, or None), its report line, and the emulator's time scale. Nothing of the metering
+    module's hardware (front-end, RTC, flash) is in it."""
+
+    def __init__(self, link, p1=None, p3=None, storage=None, report=None, speed=1,
+                 p3_inactivity_s=120, phases=3):
+        self.link = link
+        self.p1 = p1
+        self.p3 = p3
+        self.storage = storage
+        self.report = report
+        self.speed = speed
+        self.p3_inactivity_s = p3_inactivity_s
+        self.phases = phases
 
 
 class SecureComms:
-    """`floors`: {"p1": n, "management": n}, the highest invocation counters ever reserved with
-    these keys as their keeper knows them (see comms.counter); counting never resumes below."""
+    """`io`: a CommsIO. `floors`: {"p1": n, "management": n}, the highest invocation counters
+    ever reserved with these keys as their keeper knows them (see comms.counter); counting never
+    resumes below."""
 
-    def __init__(self, hal, readings, identity, keys_path=None, profile=None, floors=None):
+    def __init__(self, io, identity, keys_path=None, floors=None):
+        hal = io
         keys = None
         if keys_path:
             from comms.keystore import load_keys
@@ -23,8 +48,9 @@ class SecureComms:
             for port, n in keys.get("counter_floor", {}).items():
                 floors[port] = max(floors.get(port, 0), n)
         self.hal = hal
-        self.readings = readings
         self.identity = identity
+        self.readings = readings = ReadingQueue()
+        self.clock = LinkClock(io.speed)
         self.tasks = []
         self.p1 = None
         self.p3 = None
@@ -59,20 +85,28 @@ class SecureComms:
             # the heap still has room in one piece for its parse (from source, in a small heap).
             gc.collect()
             import comms.p3  # noqa: F401
+        profile = None
+        if hal.storage is not None:
+            from util.qhstore import QuarterHourStore
+
+            profile = QuarterHourStore(hal.storage, PROFILE_DIR)
+        self.profile = profile
+        self.link = LinkPort(io.link, readings, profile, hal.storage, self.clock, report)
+        self.tasks.append(self.link.run)
         if hal.p1 is not None:
-            builder = TelegramBuilder(identity["equipment_id"], hal.frontend.phases)
+            builder = TelegramBuilder(identity["equipment_id"], io.phases)
             self.p1 = P1Port(hal.p1, readings, builder, framer, report, self._stop)
             self.tasks.append(self.p1.run)
         if hal.p3 is not None:
             from comms.dlms_server import DlmsServer
             from comms.p3 import P3Port
 
-            server = DlmsServer(hal.clock, readings, profile, identity, None, hal.storage,
+            server = DlmsServer(self.clock, readings, profile, identity, None, hal.storage,
                                 security=security)
             server.on_refuse = lambda sap, diag, err, why: report.line(
                 '{"ev":"p3_refused","client":%d,"diagnostic":%d,"initiate_error":%d,"why":%d}'
                 % (sap, diag, err, why))
-            self.p3 = P3Port(hal.p3, server, hal.clock, getattr(hal, "p3_inactivity_s", 120),
+            self.p3 = P3Port(hal.p3, server, self.clock, io.p3_inactivity_s,
                              lambda: report.line('{"ev":"hangup","port":"p3"}'))
             self.tasks.append(self.p3.run)
 

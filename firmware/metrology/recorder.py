@@ -25,6 +25,7 @@ class Recorder:
         self.store = RegisterStore(root)
         self.profile = QuarterHourProfile(root)
         self.notify = notify  # optional callable(kind, t, status_or_seq, wh_array)
+        self.on_capture = None  # optional callable(index, t, status, wh): the link sender
         # Optional callable(t), called before anything with time t goes to flash (the emulator's
         # RTC renews its anchor there, so it never resumes before a time on the flash).
         self.before_store = None
@@ -82,6 +83,8 @@ class Recorder:
         status |= p.status_at(b)
         wh = self.metrology.registers.wh
         p.append(b, status, wh)
+        if self.on_capture is not None:
+            self.on_capture(p.seq - 1, b, status, wh)
         if self.notify is not None:
             self.notify("capture", b, status, wh)
 

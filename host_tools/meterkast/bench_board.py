@@ -26,8 +26,8 @@ from meterkast.cmd_build import build, compile_tree, march_for
 from meterkast.emulator import Emulator
 from meterkast.keys import write_keys
 
-BUDGET_SOURCE = "320K"
-BUDGET_MPY = "256K"
+BUDGET_SOURCE = "352K"
+BUDGET_MPY = "320K"
 DAY = 86400
 SPEED = 8000
 START = "2026-06-01T00:00:00Z"

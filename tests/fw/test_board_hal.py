@@ -88,8 +88,12 @@ class FakeMetrology:
     listeners = []
 
 
-class FakeMeter:
+class FakeMetering:
     metrology = FakeMetrology()
+
+
+class FakeMeter:
+    metering = FakeMetering()
 
 
 hal.attach(FakeMeter())

@@ -77,6 +77,10 @@ class BoardHal:
         self.report = BoardReport()
         self.p1 = None
         self.p3 = None
+        self.module = "single"  # both modules on this board (hal.memlink joins them)
+        self.link = None
+        self.speed = 1
+        self.phases = getattr(self.frontend, "phases", 3)
         p1 = b["p1"]
         if p1 and "p1_invert" in config:  # e.g. false for a bench test with a plain 3.3 V adapter
             p1 = dict(p1)
@@ -95,7 +99,8 @@ class BoardHal:
 
     def attach(self, meter):
         """Join the built meter: metrology checks in with the watchdog once a meter second."""
-        meter.metrology.listeners.append(self.watchdog.watch("metrology", _METROLOGY_LIMIT_MS))
+        meter.metering.metrology.listeners.append(self.watchdog.watch("metrology",
+                                                                     _METROLOGY_LIMIT_MS))
 
 
 def build(config, ticks=None):

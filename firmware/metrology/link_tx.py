@@ -1,0 +1,61 @@
+# meterkast: the metering module's end of the internal link: the frames of every second, sent
+# MIT license
+#
+# A metrology listener (after the recorder, so a capture made this second is already held): each
+# meter second it builds the frames due (docs/link.md section 7: identity, status, reading, one
+# capture of the repetition cycle) and writes them to the link UART. Nothing comes back: the
+# module never learns whether a frame arrived; the repetition of the captures is what makes the
+# profile copy on the other side complete.
+#
+# A busy line (the emulator faster than the line can carry) skips a second's frames rather than
+# queueing them: the next reading supersedes this one, and every capture is repeated anyway.
+from contract.link import HEALTH_FLASH_FAULT, RING, LinkEncoder
+from contract.reading import new_reading
+from micropython import const
+
+VERSION = (1, 0, 0)
+FW_ID = b"MKM1"  # identification of the legally relevant software (docs/link.md, identity)
+IMAX_MA = const(60000)  # a 5(60) A meter
+
+
+class LinkSender:
+    """uart: write(buf, n) and txdone(); supplier: 3 letters; serial: bytes."""
+
+    def __init__(self, uart, readings, supplier, serial, phases=3, nominal_dv=2300):
+        self.uart = uart
+        self.readings = readings
+        self.encoder = LinkEncoder(supplier, serial, VERSION, FW_ID, phases, nominal_dv, IMAX_MA,
+                                   RING)
+        self.health = 0
+        self.sent = 0  # seconds whose frames went out
+        self.skipped = 0  # seconds skipped on a busy line
+        self._r = new_reading()
+
+    def load(self, profile):
+        """At start: the newest RING stored captures, oldest first, so a restart owes nothing."""
+        n = profile.entries_in_use()
+        row = [0] * 6
+        wh = [0] * 4
+        first = n - RING if n > RING else 0
+        for i in range(first, n):
+            if profile.read(i, row):
+                for k in range(4):
+                    wh[k] = row[2 + k]
+                self.encoder.add_capture(profile.last_seq(), row[0], row[1], wh)
+
+    def capture(self, index, t, status, wh):
+        """The recorder made capture `index` (its profile entry number)."""
+        self.encoder.add_capture(index, t, status, wh)
+
+    def flash_fault(self):
+        self.health |= HEALTH_FLASH_FAULT
+
+    def second_done(self, m, t):
+        uart = self.uart
+        if not uart.txdone():
+            self.skipped += 1
+            return
+        self.readings.copy_latest(self._r)
+        n = self.encoder.second(self._r, self.health)
+        uart.write(self.encoder.buf, n)
+        self.sent += 1
