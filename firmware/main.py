@@ -29,10 +29,11 @@ def _unix_config(argv):
     ap.add_argument("--p3-inactivity", type=int, default=120)  # seconds (IEC 62056-46 default)
     ap.add_argument("--module", default="single")  # single | metering | comms (hal.unix)
     ap.add_argument("--link")  # the internal link's pty (metering: TX, comms: RX)
+    ap.add_argument("--flash")  # the flash image's name in --state (default: per --module)
     args = ap.parse_args(argv)
     cfg = {}
     for k in ("p1", "p3", "ctl", "start", "speed", "seed", "scenario", "state", "keys", "serial", "report", "duration",
-              "frontend", "ic_floor", "p3_inactivity", "module", "link"):
+              "frontend", "ic_floor", "p3_inactivity", "module", "link", "flash"):
         cfg[k] = getattr(args, k)
     if cfg["speed"] == int(cfg["speed"]):
         cfg["speed"] = int(cfg["speed"])

@@ -85,7 +85,7 @@ def main(args):
     except KeyboardInterrupt:
         pass
     stop.set()
-    died = not emu.alive() and emu.proc.returncode != 0
+    died = not emu.alive() and emu.returncode() != 0
     code = emu.stop()
     if report_file is not None:
         report_file.close()

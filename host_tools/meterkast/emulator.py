@@ -25,6 +25,10 @@ from meterkast.line import Line
 RX_LIMIT = 2 * (32 + 512)
 
 SCENARIOS = Path(__file__).resolve().parents[2] / "seeds" / "scenarios"
+MODULES = ("two", "single")  # two MCUs joined by the internal link, or one board
+# After the metering module ends a run of fixed length, the comms module gets this long (wall
+# seconds) to pass the last reading on before it is stopped too.
+_COMMS_GRACE_S = 1.0
 
 
 def micropython_command():
@@ -50,18 +54,53 @@ def scenario_path(name):
     raise CliError("unknown scenario %r; known: %s (or a path to a .json file)" % (name, ", ".join(known)))
 
 
+class _Diode:
+    """The comms module's RX line as the far end of the link: bytes go in, nothing comes back
+    (nothing is read from it: the comms module has no TX wired to the metering module)."""
+
+    def __init__(self, fd):
+        self.fd = fd
+        os.set_blocking(fd, False)
+
+    def describe(self):
+        return "link RX"
+
+    def fds(self):
+        return []
+
+    def read(self):
+        return b""
+
+    def write(self, data):
+        try:
+            os.write(self.fd, data)
+        except OSError:  # the comms module is not reading: an overrun, bytes lost
+            pass
+
+    def close(self):
+        pass
+
+
 class Emulator:
     def __init__(self, p1="pty", p3=None, start=None, speed=1.0, seed=1, scenario=None,
                  state=None, keys=None, duration=None, report=True, serial=None,
                  baudrate=115200, on_event=None, extra_args=(), heapsize=None, p1_faults=None,
                  p3_faults=None, capture=None, firmware=None, frontend=None, plain_p1=False,
-                 p3_inactivity=120, check_flash=True):
+                 p3_inactivity=120, check_flash=True, modules="single", link_faults=None,
+                 metering_main=None):
         # Every option is checked before anything is created or started (meterkast.runcheck);
         # check_flash=False lets a test boot the firmware on a flash image that does not mount.
         runcheck.check_run(p1=p1, p3=p3, start=start, speed=speed, duration=duration,
                            scenario=scenario_path(scenario), capture=capture,
                            state=str(keys) + ".state" if state is None and keys else state,
                            check_flash=check_flash)
+        if modules not in MODULES:
+            raise CliError("--modules %r: one of %s" % (modules, ", ".join(MODULES)))
+        if link_faults and modules != "two":
+            raise CliError("--link-faults needs --modules two (a single board has no link line)")
+        self.modules = modules
+        # A metering module's main script other than the firmware's (tests: a hostile module)
+        self.metering_main = Path(metering_main) if metering_main else None
         self.specs = {"p1": p1, "p3": p3}
         for name, spec in self.specs.items():
             if spec is not None:
@@ -83,7 +122,8 @@ class Emulator:
         self.firmware = Path(firmware) if firmware else firmware_dir()  # or a compiled tree
         # Line faults (meterkast.faults SPEC text) and a capture file (path or CaptureWriter)
         self.faults = {name: FaultSpec.parse(spec, "--%s-faults" % name)
-                       for name, spec in (("p1", p1_faults), ("p3", p3_faults))}
+                       for name, spec in (("p1", p1_faults), ("p3", p3_faults),
+                                          ("link", link_faults))}
         self.capture = capture
         self._capture_writer = None
         self._tmp = None
@@ -106,75 +146,183 @@ class Emulator:
         self.events = []
         self.endpoints = {}
         self.lines = {}
-        self.proc = None
+        self.proc = None  # the firmware process with the ports (single: the only one)
+        self.procs = {}  # name -> process: "single", or "metering" and "comms"
+        self.metering_kind = frontend or "direct"
         self._fw_fds = []
         self._ctl_master = None
-        self._reader = None
+        self._ctl = {}  # process name -> control pty master
+        self._readers = []
+        self._link_slave = None
+        self._in_swap = False
         self._stderr = []
         self._locks = []
 
     # -- life cycle -------------------------------------------------------------------------
     def start(self):
         self._take_locks()
-        cmd = [micropython_command()]
-        if self.heapsize:
-            cmd += ["-X", "heapsize=%s" % self.heapsize]
-        cmd += [str(self.firmware / "main.py")]
+        if self.modules == "two":
+            self._split_state()
         if self.capture is not None and self._capture_writer is None:
             from meterkast.capture import CaptureWriter
 
             self._capture_writer = (self.capture if hasattr(self.capture, "data")
                                     else CaptureWriter(self.capture))
+        ports = []
         for name, spec in self.specs.items():
             if spec is None:
                 continue
             endpoint = open_endpoint(spec, self.baudrate, name)
-            master, slave = os.openpty()
-            tty.setraw(slave)
-            self._fw_fds += [master, slave]
+            master, slave = self._pty()
             self.endpoints[name] = endpoint
             self.lines[name] = Line(name, master, endpoint, self.baudrate,
                                     faults=self.faults[name], capture=self._capture_writer,
                                     rx_limit=RX_LIMIT, on_overflow=self._overflow)
             if name == "p3" and hasattr(endpoint, "idle_s"):
                 endpoint.idle_s = self.p3_inactivity  # a silent TCP client frees the port
-            cmd += ["--" + name, os.ttyname(slave)]
-        ctl_master, ctl_slave = os.openpty()
-        tty.setraw(ctl_slave)
-        self._fw_fds += [ctl_master, ctl_slave]
-        self._ctl_master = ctl_master
-        cmd += ["--ctl", os.ttyname(ctl_slave), "--state", self.state, "--seed", str(self.seed)]
-        cmd += ["--speed", repr(float(self.speed)), "--p3-inactivity", str(int(self.p3_inactivity))]
-        if self.start_time:
-            cmd += ["--start", self.start_time]
-        if self.scenario:
-            cmd += ["--scenario", str(self.scenario)]
+            ports += ["--" + name, os.ttyname(slave)]
         if self.keys:
             self.record.open_session()
-            cmd += ["--keys", str(self.keys), "--ic-floor", self.record.floors_arg()]
-        if self.duration is not None:
-            cmd += ["--duration", str(int(self.duration))]
+        if self.modules == "single":
+            self.proc = self._spawn("single", self._metering_args() + self._comms_args() + ports)
+        else:
+            tx_master, tx_slave = self._pty()  # the metering module's TX line
+            self._link_slave = tx_slave
+            rx_master, rx_slave = self._pty()  # the comms module's RX line
+            self.lines["link"] = Line("link", tx_master, _Diode(rx_master), self.baudrate,
+                                      faults=self.faults["link"], capture=self._capture_writer)
+            self.proc = self._spawn("comms", ["--module", "comms", "--link", os.ttyname(rx_slave)]
+                                    + self._comms_args() + ports)
+            self.start_metering()
+            threading.Thread(target=self._supervise, daemon=True).start()
+        for line in self.lines.values():
+            line.start()
+        return self
+
+    def start_metering(self, kind=None):
+        """Two modules: start the metering MCU (again), fitted with a `kind` front-end; another
+        kind than the first is another module, with its own flash image and serial number."""
+        kind = kind or self.metering_kind
+        self.metering_kind = kind
+        slave = os.ttyname(self._link_slave)
+        args = ["--module", "metering", "--link", slave] + self._metering_args(kind)
+        if kind != (self.frontend or "direct"):
+            args += ["--flash", "metering-%s.img" % kind]
+        return self._spawn("metering", args, main=self.metering_main)
+
+    def swap(self, kind, timeout=10.0):
+        """Exchange the metering module of a running two-module meter for one with a `kind`
+        front-end (orderly: the old module is stopped first, as an installer would)."""
+        if self.modules != "two":
+            raise CliError("swap needs --modules two: a single board has no module to exchange")
+        if kind not in ("direct", "waveform", "ic"):
+            raise CliError("swap %r: direct, waveform or ic" % kind)
+        old = self.procs["metering"]
+        self._in_swap = True
+        try:
+            self._tell("metering", "stop")
+            try:
+                old.wait(timeout)
+            except subprocess.TimeoutExpired:
+                old.kill()
+                old.wait()
+            self.start_metering(kind)
+        finally:
+            self._in_swap = False
+
+    def _pty(self):
+        master, slave = os.openpty()
+        tty.setraw(slave)
+        self._fw_fds += [master, slave]
+        return master, slave
+
+    def _split_state(self):
+        """A state kept by a single board (flash.img) moves to two modules: each starts from a
+        copy of it and uses its own part (registers and profile; counters and the copy)."""
+        old = Path(self.state) / "flash.img"
+        for name in ("metering.img", "comms.img"):
+            new = Path(self.state) / name
+            if old.exists() and not new.exists():
+                shutil.copyfile(old, new)
+
+    def _common_args(self, name):
+        master, slave = self._pty()
+        self._ctl[name] = master
+        if name != "metering":
+            self._ctl_master = master
+        args = ["--ctl", os.ttyname(slave), "--state", self.state, "--seed", str(self.seed),
+                "--speed", repr(float(self.speed))]
+        if self.scenario:
+            args += ["--scenario", str(self.scenario)]
         if self.serial is not None:
-            cmd += ["--serial", str(self.serial)]
-        if self.frontend:
-            cmd += ["--frontend", self.frontend]
+            args += ["--serial", str(self.serial)]
         if self.report:
-            cmd += ["--report"]
+            args += ["--report"]
+        return args
+
+    def _metering_args(self, kind=None):
+        args = []
+        if self.start_time:
+            args += ["--start", self.start_time]
+        if self.duration is not None:
+            args += ["--duration", str(int(self.duration))]
+        kind = kind or self.frontend
+        if kind:
+            args += ["--frontend", kind]
+        return args
+
+    def _comms_args(self):
+        args = ["--p3-inactivity", str(int(self.p3_inactivity))]
+        if self.keys:
+            args += ["--keys", str(self.keys), "--ic-floor", self.record.floors_arg()]
+        return args
+
+    def _spawn(self, name, args, main=None):
+        cmd = [micropython_command()]
+        if self.heapsize:
+            cmd += ["-X", "heapsize=%s" % self.heapsize]
+        cmd += [str(main or self.firmware / "main.py")] + self._common_args(name) + args
         cmd += self.extra_args
         env = dict(os.environ)
         env["MICROPYPATH"] = "%s:.frozen" % self.firmware
-        self.proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                     stdin=subprocess.DEVNULL, env=env, cwd=str(self.firmware),
-                                     pass_fds=self._locks)
-        for line in self.lines.values():
-            line.start()
-        self._reader = threading.Thread(target=self._read_stdout, daemon=True)
-        self._reader.start()
-        threading.Thread(target=self._read_stderr, daemon=True).start()
-        return self
+        proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                stdin=subprocess.DEVNULL, env=env, cwd=str(self.firmware),
+                                pass_fds=self._locks)
+        self.procs[name] = proc
+        for target in (self._read_stdout, self._read_stderr):
+            t = threading.Thread(target=target, args=(proc, name), daemon=True)
+            t.start()
+            self._readers.append(t)
+        return proc
 
-    def _read_stdout(self):
-        for raw in self.proc.stdout:
+    def _supervise(self):
+        """Two modules: when the metering module ends (a run of fixed length), the comms module
+        passes the last reading on and stops; when comms ends (nothing may be sent), so does
+        the run."""
+        while True:
+            comms = self.procs.get("comms")
+            metering = self.procs.get("metering")
+            if comms is None or comms.poll() is not None:
+                if metering is not None and metering.poll() is None:
+                    self._tell("metering", "stop")
+                return
+            if metering is not None and metering.poll() is not None and not self._in_swap:
+                time.sleep(_COMMS_GRACE_S)
+                if metering is self.procs.get("metering"):
+                    self._tell("comms", "stop")
+                    return
+            time.sleep(0.05)
+
+    def _tell(self, name, text):
+        fd = self._ctl.get(name)
+        if fd is not None:
+            try:
+                os.write(fd, text.encode() + b"\n")
+            except OSError:
+                pass
+
+    def _read_stdout(self, proc, name):
+        for raw in proc.stdout:
             text = raw.decode("utf-8", "replace").strip()
             if not text:
                 continue
@@ -182,6 +330,10 @@ class Emulator:
                 ev = json.loads(text)
             except ValueError:
                 ev = {"ev": "text", "msg": text}
+            if not isinstance(ev, dict):
+                ev = {"ev": "text", "msg": text}
+            if name != "single":
+                ev["module"] = name
             kind = ev.get("ev")
             if kind == "ic" and self.record is not None:
                 self.record.raise_to(ev.get("port"), ev.get("high", 0))
@@ -202,8 +354,8 @@ class Emulator:
         if self.on_event is not None:
             self.on_event(ev)
 
-    def _read_stderr(self):
-        for raw in self.proc.stderr:
+    def _read_stderr(self, proc, name):
+        for raw in proc.stderr:
             self._stderr.append(raw.decode("utf-8", "replace"))
 
     @property
@@ -221,13 +373,27 @@ class Emulator:
         return self.endpoints[name].describe()
 
     def command(self, text):
-        os.write(self._ctl_master, text.encode() + b"\n")
+        """A control command: to the one firmware, or to the module it concerns."""
+        if self.modules == "single":
+            os.write(self._ctl_master, text.encode() + b"\n")
+            return
+        word = text.split()[0] if text.split() else ""
+        if word == "swap":
+            kind = text.split()[1] if len(text.split()) > 1 else ""
+            self.swap(kind)
+            return
+        for name in (("metering",) if word == "clock" else ("metering", "comms")):
+            self._tell(name, text)
 
     def alive(self):
-        return self.proc is not None and self.proc.poll() is None
+        return any(p.poll() is None for p in self.procs.values())
 
     def wait(self, timeout=None):
-        return self.proc.wait(timeout)
+        deadline = None if timeout is None else time.monotonic() + timeout
+        for p in list(self.procs.values()):
+            left = None if deadline is None else max(0.0, deadline - time.monotonic())
+            p.wait(left)
+        return self.proc.returncode
 
     def wait_event(self, predicate, timeout=30.0):
         deadline = time.monotonic() + timeout
@@ -244,22 +410,40 @@ class Emulator:
         return None
 
     def kill(self):
-        """Pull the plug: SIGKILL, no chance to save anything."""
-        if self.alive():
-            self.proc.send_signal(signal.SIGKILL)
-            self.proc.wait()
+        """Pull the plug: SIGKILL, no chance to save anything (both modules: one supply)."""
+        for p in self.procs.values():
+            if p.poll() is None:
+                p.send_signal(signal.SIGKILL)
+        for p in self.procs.values():
+            p.wait()
 
     def stop(self, timeout=10.0):
         """Orderly stop through the control line; returns the firmware's exit status."""
         if self.alive():
             try:
-                self.command("stop")
-                self.proc.wait(timeout)
+                if self.modules == "single":
+                    self.command("stop")
+                else:  # metering first: its last reading still reaches comms
+                    self._tell("metering", "stop")
+                    self.procs["metering"].wait(timeout)
+                    self._tell("comms", "stop")
+                self.wait(timeout)
             except (OSError, subprocess.TimeoutExpired):
-                self.proc.kill()
-                self.proc.wait()
+                for p in self.procs.values():
+                    if p.poll() is None:
+                        p.kill()
+                        p.wait()
         self.close()
-        return self.proc.returncode if self.proc else None
+        return self.returncode()
+
+    def returncode(self):
+        """The run's exit status: the first non-zero status of its processes, else 0 (None
+        while running or before start)."""
+        codes = [p.returncode for p in self.procs.values()]
+        if not codes or None in codes:
+            return None
+        bad = [c for c in codes if c != 0]
+        return bad[0] if bad else 0
 
     def close(self):
         for line in self.lines.values():
@@ -278,9 +462,11 @@ class Emulator:
             except OSError:
                 pass
         self._fw_fds = []
-        if self._reader is not None:
-            self._reader.join(2)
-            if self.record is not None and not self._reader.is_alive() and not self.alive():
+        if self._readers:
+            for t in self._readers:
+                t.join(2)
+            if (self.record is not None and not any(t.is_alive() for t in self._readers)
+                    and not self.alive()):
                 self.record.close_session()
         self._release_locks()
         if self._tmp:

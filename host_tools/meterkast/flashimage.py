@@ -40,8 +40,8 @@ def decode_status(status):
 
 def open_image(path):
     path = Path(path)
-    if path.is_dir():
-        path = path / "flash.img"
+    if path.is_dir():  # a state directory: the single board's flash, else the metering module's
+        path = path / ("flash.img" if (path / "flash.img").exists() else "metering.img")
     try:
         data = bytearray(path.read_bytes())
     except OSError as exc:
@@ -108,15 +108,16 @@ def read_registers(fs):
     return rec, slots
 
 
-def read_profile(fs):
-    """All quarter-hour entries, oldest first; damaged ones are listed as such."""
+def read_profile(fs, folder="qh"):
+    """All quarter-hour entries, oldest first; damaged ones are listed as such. folder: "qh"
+    (the metering module's profile) or "qhc" (the comms module's checked copy)."""
     try:
-        names = sorted(n for n in fs.listdir("/qh") if n.endswith(".bin"))
+        names = sorted(n for n in fs.listdir("/" + folder) if n.endswith(".bin"))
     except (LittleFSError, FileNotFoundError):
         return []
     entries = []
     for name in names:
-        raw = _read(fs, "/qh/" + name) or b""
+        raw = _read(fs, "/%s/%s" % (folder, name)) or b""
         for off in range(0, len(raw) - _ENTRY_SIZE + 1, _ENTRY_SIZE):
             chunk = raw[off : off + _ENTRY_SIZE]
             if zlib.crc32(chunk[:28]) != struct.unpack_from("<I", chunk, 28)[0]:
@@ -138,6 +139,9 @@ def dump(path):
     fs = open_image(path)
     rec, slots = read_registers(fs)
     out = {"register_slots": slots, "profile": read_profile(fs)}
+    copy = read_profile(fs, "qhc")
+    if copy:
+        out["comms_profile"] = copy
     if rec is not None:
         out.update(rec)
     else:

@@ -70,7 +70,7 @@ class UnixHal:
             from hal.unix.flash import mount
 
             try:
-                self.storage, self.flash = mount(state + "/" + IMAGES[module],
+                self.storage, self.flash = mount(state + "/" + (config.get("flash") or IMAGES[module]),
                                                  config.get("mount") or "/flash")
             except OSError as e:
                 self.storage_error = "flash does not mount (%s): running without persistence" % e
