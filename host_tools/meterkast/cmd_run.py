@@ -33,9 +33,17 @@ def add_arguments(p):
                    help="faults on the P1 line, e.g. ber=1e-4,drop=1e-4,break=200@30,seed=1")
     p.add_argument("--p3-faults", metavar="SPEC", help="faults on the P3 line, same SPEC")
     p.add_argument("--capture", metavar="FILE", help="record every byte on the lines, with times")
-    p.add_argument("--frontend", choices=("direct", "waveform", "ic"), default="direct",
-                   help="measurement front-end: the household's power as is (direct), ADC samples "
-                        "through the window DSP (waveform), or emulated ADE7953 chips (ic)")
+    p.add_argument("--frontend", "--metering", choices=("direct", "waveform", "ic"),
+                   default="direct", dest="frontend",
+                   help="the metering module's measurement front-end (its supplier): the "
+                        "household's power as is (direct), ADC samples through the window DSP "
+                        "(waveform), or emulated ADE7953 chips (ic)")
+    p.add_argument("--modules", choices=("two", "single"), default="two",
+                   help="two: the metering and comms modules as two MCUs (two micropython "
+                        "processes) joined by the one-way internal link (default); single: the "
+                        "single-board build, both in one interpreter")
+    p.add_argument("--link-faults", metavar="SPEC",
+                   help="faults on the internal link line (--modules two), same SPEC as --p1-faults")
 
 
 def main(args):
@@ -61,7 +69,7 @@ def main(args):
                    duration=args.duration, report=bool(args.report), serial=args.serial,
                    on_event=on_event, heapsize=args.heapsize, p1_faults=args.p1_faults,
                    p3_faults=args.p3_faults, capture=args.capture, frontend=args.frontend,
-                   plain_p1=args.plain_p1)
+                   plain_p1=args.plain_p1, modules=args.modules, link_faults=args.link_faults)
     if args.report:  # line-buffered: `tail -f` follows the report while the meter runs
         report_file = open(args.report, "w", buffering=1)
     emu.start()
@@ -124,7 +132,8 @@ def refusal_text(ev):
 
 
 def _stdin_commands(emu, stop):
-    """Control commands typed into the run terminal: 'clock +3600', 'clock 2026-01-01T00:00Z', 'stop'."""
+    """Control commands typed into the run terminal: 'clock +3600', 'clock 2026-01-01T00:00Z',
+    'stats', 'swap waveform|ic|direct' (two modules), 'stop'."""
     for line in sys.stdin:
         line = line.strip()
         if not line:
@@ -133,4 +142,7 @@ def _stdin_commands(emu, stop):
             stop.set()
             return
         if emu.alive():
-            emu.command(line)
+            try:
+                emu.command(line)
+            except CliError as e:
+                print("meterkast run: %s" % e, file=sys.stderr)

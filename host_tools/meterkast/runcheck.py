@@ -273,15 +273,23 @@ def check_state_writable(state, option="--state"):
     os.unlink(probe)
 
 
+IMAGES = ("flash.img", "metering.img", "comms.img")  # one board's flash, or each module's
+
+
 def check_flash_image(state, option="--state"):
-    """flash.img in the state dir: absent, or exactly the firmware's image size and either
-    blank (the firmware formats it) or a LittleFS file system that mounts (read on the host
-    with littlefs-python). A wrong size or garbage is refused with the image left untouched."""
+    """Every flash image in the state dir (flash.img, metering.img, comms.img): absent, or
+    exactly the firmware's image size and either blank (the firmware formats it) or a LittleFS
+    file system that mounts (read on the host with littlefs-python). A wrong size or garbage is
+    refused with the image left untouched."""
     if state is None:
         return
-    image = Path(state) / "flash.img"
-    if not image.exists():
-        return
+    for name in IMAGES:
+        image = Path(state) / name
+        if image.exists():
+            _check_image(image, state, option)
+
+
+def _check_image(image, state, option):
     try:
         data = bytearray(image.read_bytes())
     except OSError as exc:

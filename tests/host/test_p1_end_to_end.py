@@ -174,9 +174,11 @@ def test_relative_state_and_keys_paths(tmp_path):
                         "--start", "2026-05-05T05:05:05Z"], cwd=tmp_path, capture_output=True, text=True,
                        timeout=60)
     assert p.returncode == 0, p.stderr
-    assert (tmp_path / "k.json.state" / "flash.img").is_file()
+    # two modules by default: each MCU's flash image in the state directory
+    assert (tmp_path / "k.json.state" / "metering.img").is_file()
+    assert (tmp_path / "k.json.state" / "comms.img").is_file()
     p = subprocess.run([sys.executable, "-m", "meterkast.cli", "run", "--state", "m1", "--duration", "2",
-                        "--start", "2026-05-05T05:05:05Z"], cwd=tmp_path, capture_output=True, text=True,
-                       timeout=60)
+                        "--start", "2026-05-05T05:05:05Z", "--modules", "single"], cwd=tmp_path,
+                       capture_output=True, text=True, timeout=60)
     assert p.returncode == 0, p.stderr
-    assert (tmp_path / "m1" / "flash.img").is_file()
+    assert (tmp_path / "m1" / "flash.img").is_file()  # the single board's one flash
