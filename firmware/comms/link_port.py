@@ -123,7 +123,10 @@ class LinkPort:
                 g.take_capture(c, now)  # what the guard waits for has left the sender's ring
             self._captures(now)
             return
+        swaps = g.swaps
         ok = g.take(dec, typ, now)
+        if g.swaps != swaps:  # another module: its capture indices name other captures
+            self.copy.clear()
         if typ == READING and ok:
             q = self.readings
             b = q.buf

@@ -440,6 +440,13 @@ class ProfileCopy:
             d[o + k] = cap[k]
         self.state[slot] = 1
 
+    def clear(self):
+        """Forget every entry (another metering module: its indices mean other captures)."""
+        st = self.state
+        for i in range(self.capacity):
+            st[i] = 0
+        self.newest = -1
+
     def get(self, index, out):
         """State of entry `index` (EMPTY, CANDIDATE, CONFIRMED); its fields into out."""
         if index < 0:

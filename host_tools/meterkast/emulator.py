@@ -155,6 +155,7 @@ class Emulator:
         self._readers = []
         self._link_slave = None
         self._in_swap = False
+        self._keys_lock = None  # an open fd on the keys file: only the comms module inherits it
         self._stderr = []
         self._locks = []
 
@@ -205,7 +206,8 @@ class Emulator:
         kind = kind or self.metering_kind
         self.metering_kind = kind
         slave = os.ttyname(self._link_slave)
-        args = ["--module", "metering", "--link", slave] + self._metering_args(kind)
+        first = "metering" not in self.procs  # a module fitted later keeps the meter's time
+        args = ["--module", "metering", "--link", slave] + self._metering_args(kind, first)
         if kind != (self.frontend or "direct"):
             args += ["--flash", "metering-%s.img" % kind]
         return self._spawn("metering", args, main=self.metering_main)
@@ -260,9 +262,9 @@ class Emulator:
             args += ["--report"]
         return args
 
-    def _metering_args(self, kind=None):
+    def _metering_args(self, kind=None, first=True):
         args = []
-        if self.start_time:
+        if self.start_time and first:
             args += ["--start", self.start_time]
         if self.duration is not None:
             args += ["--duration", str(int(self.duration))]
@@ -287,7 +289,8 @@ class Emulator:
         env["MICROPYPATH"] = "%s:.frozen" % self.firmware
         proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                 stdin=subprocess.DEVNULL, env=env, cwd=str(self.firmware),
-                                pass_fds=self._locks)
+                                pass_fds=[fd for fd in self._locks
+                                          if name != "metering" or fd != self._keys_lock])
         self.procs[name] = proc
         for target in (self._read_stdout, self._read_stderr):
             t = threading.Thread(target=target, args=(proc, name), daemon=True)
@@ -480,7 +483,8 @@ class Emulator:
         if self._locks:
             return
         if self.keys:  # first: a refused run creates nothing, not even its state directory
-            self._locks.append(lock_keys(self.keys))
+            self._keys_lock = lock_keys(self.keys)
+            self._locks.append(self._keys_lock)
         try:
             os.makedirs(self.state, exist_ok=True)
             self._locks.append(lock_state(self.state))
@@ -489,6 +493,7 @@ class Emulator:
             raise
 
     def _release_locks(self):
+        self._keys_lock = None
         for fd in self._locks:
             try:
                 os.close(fd)

@@ -45,12 +45,16 @@ def read_json(url, keys, capsys):
     return json.loads(out.out)
 
 
-@pytest.mark.parametrize("spec", ["pty", "tcp"])
-def test_meter_serves_its_flash_profile(tmp_path, capsys, spec):
+@pytest.mark.parametrize("spec,modules", [("pty", "single"), ("tcp", "single"), ("pty", "two"),
+                                          ("tcp", "two")])
+def test_meter_serves_its_flash_profile(tmp_path, capsys, spec, modules):
+    """Two modules: P3 serves the comms module's checked copy, and it equals, entry for entry,
+    what the metering module keeps on its own flash (metering.img)."""
     keys = write_keys(str(tmp_path / "keys.json"))
     state = tmp_path / "state"
     p3 = "pty" if spec == "pty" else "tcp:127.0.0.1:%d" % free_port()
-    emu = Emulator(p1=None, p3=p3, keys=keys, start=START, speed=SPEED, state=state, report=False)
+    emu = Emulator(p1=None, p3=p3, keys=keys, start=START, speed=SPEED, state=state, report=False,
+                   modules=modules)
     emu.start()
     try:
         url = emu.port("p3")
@@ -82,6 +86,7 @@ def test_meter_serves_its_flash_profile(tmp_path, capsys, spec):
     finally:
         emu.stop()
     stored = {e["time"]: e for e in dump(str(state))["profile"] if not e.get("damaged")}
+    assert (state / ("flash.img" if modules == "single" else "metering.img")).is_file()
     for row in doc["profile"]:
         e = stored[row["time"]]
         assert row == {k: e[k] for k in row}

@@ -57,10 +57,11 @@ def parser():
     return TelegramParser(telegram_specifications.MSN)
 
 
-def test_dsmr_parser_decrypts_and_verifies_every_frame(keys, tmp_path):
+@pytest.mark.parametrize("modules", ["single", "two"])
+def test_dsmr_parser_decrypts_and_verifies_every_frame(keys, tmp_path, modules):
     path, k = keys
     with meter(p1="pty", start="2026-08-01T12:00:00Z", keys=path, state=tmp_path / "st",
-               duration=8) as emu:
+               duration=8, modules=modules) as emu:
         frames = read_frames(emu.port("p1"), 7)
         emu.wait(15)
     assert len(frames) >= 5
