@@ -7,6 +7,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 STUBS := $(VENV)/typings
 BOARD ?= rp2
+MODULE ?= single
 ARGS ?=
 
 .PHONY: venv run test test-fw test-host bench soak typecheck mpy clean help
@@ -17,7 +18,7 @@ help:
 	@echo "make bench    print benchmark figures (name: value unit)"
 	@echo "make soak     full-size soak campaigns, ~15 min (ARGS=\"--only kills --size small\")"
 	@echo "make typecheck  mypy against the MicroPython board and unix stubs"
-	@echo "make mpy BOARD=rp2|esp32  compile the firmware with mpy-cross into build/BOARD"
+	@echo "make mpy BOARD=rp2|esp32 MODULE=single|metering|comms  compile one image into build/"
 
 venv: $(STAMP)
 
@@ -53,7 +54,7 @@ typecheck: $(STAMP)
 	$(BIN)/python -m pytest tests/host/test_typecheck.py $(ARGS)
 
 mpy: $(STAMP)
-	$(BIN)/meterkast build --board $(BOARD) --out build/$(BOARD)
+	$(BIN)/meterkast build --board $(BOARD) --module $(MODULE)
 
 clean:
 	rm -rf build .pytest_cache .mypy_cache

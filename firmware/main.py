@@ -1,8 +1,10 @@
 # meterkast: boot: pick the HAL, build the meter, run its tasks
 # MIT license
 #
-# On the emulator: micropython main.py --p1 /dev/pts/N [options] (started by `meterkast run`).
-# On a board, boot.py/main.py call run_board() instead (hal.board).
+# On the emulator: micropython main.py --module single|metering|comms --p1 /dev/pts/N [options]
+# (started by `meterkast run`). On a board this is the single-board image's entry point
+# (run_board: both modules on one board); a two-board meter runs main_metering.py and
+# main_comms.py, which `meterkast build --module` installs as main.py.
 import sys
 
 import asyncio
@@ -40,16 +42,35 @@ def _unix_config(argv):
     return cfg
 
 
-def identity_for(serial):
-    return {
-        "equipment_id": "MKS%013d" % serial,
-        "logical_device_name": "MKS-NG%010d" % serial,
-    }
+def compose(hal, identity, keys_path=None, duration=None, floors=None, kind="direct", serial=1):
+    """The modules this MCU carries (hal.module), joined by the link."""
+    from meter import Meter
+
+    module = hal.module
+    first = hal.clock.mono() if hal.clock is not None else 0  # metrology measures from here
+    link = hal.link
+    if module == "single":
+        from hal.memlink import MemoryLink
+
+        link = MemoryLink()
+    comms = metering = None
+    # Comms first: its key tables (8 KiB in one piece each) want the heap while it is still in
+    # few pieces; compiling the metering modules afterwards fragments it.
+    if module != "metering":
+        from comms.secure import build_comms
+
+        comms = build_comms(hal, link, identity, keys_path, floors)
+        if module == "single":
+            link.receiver = comms.link.feed  # a bound method: it opens nothing of comms
+    if module != "comms":
+        from metrology.module import build_metering
+
+        metering = build_metering(hal, link, kind, serial, duration, first)
+    return Meter(hal, metering, comms, identity)
 
 
 def run_unix(argv):
     from hal.unix import build
-    from meter import Meter
 
     try:
         cfg = _unix_config(argv)
@@ -58,8 +79,13 @@ def run_unix(argv):
         print("meterkast firmware: error: %s" % e, file=sys.stderr)
         sys.exit(2)
     serial = int(cfg["serial"]) if cfg["serial"] else cfg["seed"]
-    meter = Meter(hal, identity_for(serial), cfg["keys"], cfg["duration"], _floors(cfg["ic_floor"]),
-                  cfg["frontend"], serial)
+    identity = None
+    if hal.module != "metering":
+        from comms.secure import identity_for
+
+        identity = identity_for(serial)
+    meter = compose(hal, identity, cfg["keys"], cfg["duration"],
+                    _floors(cfg["ic_floor"]), cfg["frontend"], serial)
     hal.report.line('{"ev":"boot","module":"%s","speed":%s}' % (hal.module, repr(hal.speed)))
     try:
         asyncio.run(meter.run())
@@ -89,47 +115,19 @@ def _memory_line():
     return '{"ev":"mem","live":%d,"free":%d}' % (gc.mem_alloc(), gc.mem_free())
 
 
-BOARD_CONFIG = "/meter.json"  # identity and board settings, written by `meterkast flash`
-BOARD_KEYS = "/keys.json"  # the comms keystore, written by `meterkast flash --keys`
-BOARD_HOLD = "/hold"  # present while `meterkast flash` replaces the firmware: do not start
-
-
-def _exists(path):
-    import os
-
-    try:
-        os.stat(path)
-        return True
-    except OSError:
-        return False
-
-
 def run_board():
-    """Boot on a board (or the board emulator): config from flash, hal.board, run forever."""
-    import json
+    """Boot on a board (or the board emulator): both modules, config from flash, run forever."""
+    from comms.secure import BOARD_KEYS, identity_for
+    from hal.board.boot import exists, start
 
-    if _exists(BOARD_HOLD):
-        print("meterkast: %s present, firmware update in progress: meter not started" % BOARD_HOLD)
+    hal, cfg = start("single")
+    if hal is None:
         return
-    if not _exists(BOARD_CONFIG):
-        print("meterkast: no %s: set the board up with `meterkast flash`" % BOARD_CONFIG)
-        return
-    from hal.board import build
-    from meter import Meter
 
-    with open(BOARD_CONFIG) as f:
-        cfg = json.load(f)
-    hal = build(cfg)
-    # Only the comms module opens the keystore; here it is just a path.
-    keys_path = BOARD_KEYS if _exists(BOARD_KEYS) else None
-    meter = Meter(hal, identity_for(int(cfg["serial"])), keys_path,
-                  kind=cfg.get("frontend", "direct"), serial=int(cfg["serial"]))
-    hal.attach(meter)
-    hal.report.line("meterkast: meter %s running on %s" % (meter.identity["equipment_id"], hal.name))
-    try:
-        asyncio.run(meter.run())
-    except KeyboardInterrupt:
-        meter.shutdown()
+    keys_path = BOARD_KEYS if exists(BOARD_KEYS) else None  # opened by the comms module only
+    serial = int(cfg["serial"])
+    meter = compose(hal, identity_for(serial), keys_path, kind=hal.frontend_kind, serial=serial)
+    hal.serve(meter)
 
 
 if __name__ == "__main__":

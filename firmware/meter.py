@@ -2,48 +2,21 @@
 # MIT license
 #
 # Nothing here lives at module level, so several meters can run side by side in one interpreter.
-# A Meter is one MCU's firmware: `single` (both modules on one board, joined by an in-memory
-# link carrying the link's bytes), `metering` (its link is a TX line) or `comms` (its link is an
-# RX line). The modules never hold a reference to each other.
+# A Meter is one MCU's firmware: both modules on one board (joined by an in-memory link carrying
+# the link's bytes), or one of them (its link a TX or an RX line). It runs their tasks and the
+# emulator's control line; the modules never hold a reference to each other. Who is built, and
+# how, is the entry point's business (main.py, main_metering.py, main_comms.py).
 import asyncio
 
 _CONTROL_WAKE_MS = 100
-SUPPLIERS = {"direct": b"MKD", "waveform": b"MKA", "ic": b"MKB"}  # metering module suppliers
-
-
-def metering_serial(kind, serial):
-    """The metering module's own serial number (docs/link.md identity)."""
-    return b"%s%010d" % (SUPPLIERS.get(kind, b"MKD")[2:], serial)
 
 
 class Meter:
-    def __init__(self, hal, identity, keys_path=None, duration=None, floors=None, kind="direct",
-                 serial=1):
+    def __init__(self, hal, metering=None, comms=None, identity=None):
         self.hal = hal
+        self.metering = metering  # metrology.module.MeteringModule or None
+        self.comms = comms  # comms.secure.SecureComms or None
         self.identity = identity
-        module = getattr(hal, "module", "single")
-        self.metering = None
-        self.comms = None
-        link = hal.link if module != "single" else None
-        if module == "single":
-            from hal.memlink import MemoryLink
-
-            link = MemoryLink()
-        # Comms first: its key tables (8 KiB in one piece each) want the heap while it is still
-        # in few pieces; compiling the metering modules afterwards fragments it.
-        if module != "metering":
-            from comms.secure import CommsIO, SecureComms
-
-            io = CommsIO(link, hal.p1, hal.p3, hal.storage, hal.report, hal.speed,
-                         getattr(hal, "p3_inactivity_s", 120), hal.phases)
-            self.comms = SecureComms(io, identity, keys_path, floors)
-            if module == "single":
-                link.receiver = self.comms.link.feed
-        if module != "comms":
-            from metrology.module import MeteringModule
-
-            self.metering = MeteringModule(hal, link, SUPPLIERS.get(kind, b"MKD"),
-                                           metering_serial(kind, serial), duration)
         self.stopping = False
 
     def command(self, line):
@@ -103,7 +76,10 @@ class Meter:
                 if line:
                     self.command(line)
             self.hal.watchdog.feed()
-            m = self.metering.metrology if self.metering is not None else None
+            m = None
+            if self.metering is not None:
+                m = self.metering.metrology
+                self.metering.sender.flush()
             if m is not None and m.out_of_time:
                 from util.tz import TIME_RANGE
 
@@ -140,6 +116,8 @@ class Meter:
         return True
 
     def _ports_idle(self):
+        if self.metering is not None and not self.metering.sender.flush():
+            return False  # the last reading is still on its way to comms
         if self.comms is None:
             return self.hal.link is None or self.hal.link.txdone()
         p1 = self.comms.p1

@@ -15,6 +15,10 @@
 #   p1         consumer port: UART id, tx/rx GPIO, invert (DSMR P1 is inverted), request GPIO
 #              (the 5 V data-request line through a divider; None = always send)
 #   p3         grid-operator port: UART id, tx/rx GPIO (None: no P3 on this board)
+#   link       the internal link when the modules are two boards (docs/board.md): the metering
+#              board sends on this UART's tx pin; the comms board receives on its rx pin. It is
+#              P1's UART: P1 only sends and the link only receives, so on a comms board the two
+#              share one UART (TX inverted to the P1 jack, RX from the metering board)
 #   wdt_ms     watchdog timeout (the RP2040/RP2350 hardware maximum is 8388 ms)
 #   frontend   measurement front-end (see hal.board.frontend): here ADE7953 metering ICs on SPI
 #              (hal.board.ic), one per phase; the sampled-waveform front-end needs a board
@@ -32,6 +36,7 @@ def _pico(name, chip):
         # GP0/GP1 and GP4/GP5 are the MicroPython defaults for UART0 and UART1 on both chips.
         "p1": {"uart": 0, "tx": 0, "rx": 1, "invert": True, "request": 2},
         "p3": {"uart": 1, "tx": 4, "rx": 5},
+        "link": {"uart": 0, "tx": 0, "rx": 1},
         "wdt_ms": 8000,
         # SPI0 on its default pins; chip selects for L1, L2, L3
         "frontend": {"kind": "ic", "module": "hal.board.ic", "spi": 0, "sck": 18, "mosi": 19,
@@ -51,6 +56,7 @@ def _devkitc():
         # ports are given pins that are free and not boot-strapping pins.
         "p1": {"uart": 2, "tx": 17, "rx": 16, "invert": True, "request": 27},
         "p3": {"uart": 1, "tx": 32, "rx": 33},
+        "link": {"uart": 2, "tx": 17, "rx": 16},
         "wdt_ms": 8000,
         # VSPI (SPI 2) on its usual pins; chip selects for L1, L2, L3
         "frontend": {"kind": "ic", "module": "hal.board.ic", "spi": 2, "sck": 18, "mosi": 23,
@@ -70,6 +76,7 @@ def _emu():
         "machine": "emulated board",
         "p1": {"uart": 0, "tx": 0, "rx": 1, "invert": True, "request": None},
         "p3": {"uart": 1, "tx": 4, "rx": 5},
+        "link": {"uart": 0, "tx": 0, "rx": 1},
         "wdt_ms": 8000,
         "frontend": {"kind": "ic", "module": "hal.board.ic", "spi": 0, "sck": 18, "mosi": 19,
                      "miso": 16, "cs": [17, 20, 21]},

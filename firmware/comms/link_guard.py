@@ -16,11 +16,15 @@
 #   or the rise of mono when that is smaller and mono rose (a clock set forward gains no energy).
 # A refused reading is counted by reason (counts[R_*]) and logged (EV_REFUSED_READING, detail
 # the reason) once per run of refusals with that reason, so a hostile stream cannot flood the
-# log; `reading` keeps the last accepted values. One exception to "time rises": a clock set back
-# shows in the reading of that second (status CLOCK_ADJUSTED) with mono still rising, which no
-# replay has; it is accepted, its energy bounded by the rise of mono, and logged (EV_CLOCK_BACK,
-# detail the seconds). A capture whose time does not rise is accepted only with the IDIS
-# clock-adjusted bit (the profile of a clock set back repeats times), and not checked for growth.
+# log; `reading` keeps the last accepted values. A reading whose time (unless the clock was set,
+# below) or mono runs ahead of the comms module's own clock since the last believed reading, by
+# more than `lead` seconds, is refused (R_AHEAD), and dt is never taken longer than that: a
+# module cannot buy energy with a leap in time. A served register outside 0 .. 2^30 - 1 is
+# refused (R_RANGE). A clock set (forward or back) shows in the reading of that second (status
+# CLOCK_ADJUSTED) with mono still rising, which no replay has; it is accepted, its energy bounded
+# by the rise of mono, and logged (EV_CLOCK_SET, detail the signed seconds). A capture whose time
+# does not rise is accepted only with the IDIS clock-adjusted bit (the profile of a clock set
+# back repeats times), and not checked for growth.
 #
 # Module swap and the served registers. The first identity is remembered (supplier, serial,
 # firmware version). A later identity with another supplier or serial is a swap (EV_MODULE_SWAP,
@@ -75,7 +79,7 @@ EV_FRAMES_LOST = const(9)
 EV_FIRMWARE = const(10)
 EV_CAPTURE_GAP = const(11)
 EV_REBASE = const(12)
-EV_CLOCK_BACK = const(13)
+EV_CLOCK_SET = const(13)
 
 # Refusal reasons: indices into counts, and the detail of the refusal events
 R_BITS = const(0)  # reading status or tariff invalid
@@ -90,7 +94,9 @@ C_FUTURE = const(8)  # capture time after the newest reading (+ tolerance)
 C_BELOW = const(9)  # registers below the previous capture's
 C_ABOVE = const(10)  # registers above the newest reading's
 C_JUMP = const(11)  # registers grew more than PMAX x dt since the previous capture
-REASONS = const(12)
+R_AHEAD = const(12)  # time or mono ran ahead of the comms module's own clock (+ lead)
+R_RANGE = const(13)  # a served register would leave 0 .. 2^30 - 1
+REASONS = const(14)
 
 DATA_NOT_VALID = const(0x04)  # IDIS profile status bit used to flag a period
 
@@ -134,11 +140,12 @@ class LinkGuard:
 
     phases, nominal_dv (Un, 0.1 V), imax_ma (Imax per phase) and margin (%) give PMAX;
     silence: seconds without a frame before EV_LINK_SILENT; tolerance: seconds a capture may
-    be ahead of the newest reading; events: size of the event ring.
+    be ahead of the newest reading; lead: seconds a reading's time and mono may run ahead of
+    the comms module's own clock since the last believed reading; events: size of the ring.
     """
 
     def __init__(self, phases=3, nominal_dv=2300, imax_ma=40000, margin=5, silence=10,
-                 tolerance=5, events=64):
+                 tolerance=5, events=64, lead=30):
         per_phase = (nominal_dv * imax_ma // 10000 * (100 + margin) + 99) // 100  # W
         self.phase_max_w = per_phase
         self.pmax_w = phases * per_phase
@@ -146,6 +153,8 @@ class LinkGuard:
         self.phases = phases
         self.silence = silence
         self.tolerance = tolerance
+        self.lead = lead
+        self._now = 0  # comms' clock at the last believed reading
         self._dt_small = (_BIG - 3600) // self.pmax_w  # p x dt fits a small int up to here
         self._h_big = _BIG // (2 * self.pmax_w)
         # served values
@@ -261,17 +270,25 @@ class LinkGuard:
             return _BIG
         return h * p + ((dt - h * 3600) * p + 3599) // 3600 + 1
 
-    def _check_reading(self, r):
+    def _check_reading(self, r, now):
         """Reason the reading r is refused, or -1."""
         if r[_STATUS] & ~_READING_STATUS or not 1 <= r[_TARIFF] <= 2:
             return R_BITS
         back = False
+        adjusted = r[_STATUS] & _CLOCK_ADJUSTED and self._mono >= 0 and r[_MONO] > self._mono
         if self.readings and r[_T] <= self.reading[_T]:
             # A clock set back: flagged in that very reading, and mono still rising (a replay's
             # mono does not). The energy check then runs on mono alone.
-            if not (r[_STATUS] & _CLOCK_ADJUSTED and self._mono >= 0 and r[_MONO] > self._mono):
+            if not adjusted:
                 return R_TIME
             back = True
+        # Neither time (unless the clock was set, flagged) nor mono may run ahead of what comms'
+        # own clock saw pass: a leap would otherwise buy the rating times the leap.
+        span = now - self._now + self.lead
+        if self.readings and not self._rebase and (
+                (not adjusted and r[_T] - self.reading[_T] > span)
+                or (self._mono >= 0 and r[_MONO] - self._mono > span)):
+            return R_AHEAD
         pm = self.pmax_w
         if not 0 <= r[_IMPORT_W] <= pm or not 0 <= r[_EXPORT_W] <= pm:
             return R_POWER
@@ -282,6 +299,10 @@ class LinkGuard:
             if (not 0 <= r[_PHASE_IMPORT_W + k] <= ph or not 0 <= r[_PHASE_EXPORT_W + k] <= ph
                     or not 0 <= r[_CURRENT_MA + k] <= (self.imax_ma if ph else 0)):
                 return R_POWER
+        for k in range(4):
+            v = r[_WH + k] + self.offset[k]
+            if not self._rebase and not 0 <= v <= _BIG:
+                return R_RANGE
         if self.readings == 0 or self._rebase:
             if self.restored and not self._rebase:  # not below what comms served before
                 for k in range(4):
@@ -294,8 +315,10 @@ class LinkGuard:
                 return R_BACKWARDS
         dt = r[_T] - self.reading[_T]
         mono = r[_MONO]
-        if mono > self._mono and (back or mono - self._mono < dt):
+        if mono > self._mono and (back or adjusted or mono - self._mono < dt):
             dt = mono - self._mono
+        if dt > span:
+            dt = span
         a = self._allow(dt)
         d1 = r[_WH] - m[0]
         d2 = r[_WH + 2] - m[2]
@@ -307,7 +330,7 @@ class LinkGuard:
 
     def take_reading(self, r, now):
         """Judge reading r (contract.reading layout); True when accepted and served."""
-        why = self._check_reading(r)
+        why = self._check_reading(r, now)
         if why >= 0:
             self.counts[why] += 1
             if why != self._refusing:
@@ -316,8 +339,8 @@ class LinkGuard:
             return False
         self._refusing = -1
         s = self.reading
-        if self.readings and r[_T] <= s[_T]:
-            self.log(now, EV_CLOCK_BACK, s[_T] - r[_T])
+        if self.readings and r[_STATUS] & _CLOCK_ADJUSTED:
+            self.log(now, EV_CLOCK_SET, r[_T] - s[_T])
         off = self.offset
         m = self._mod
         if self._rebase:
@@ -335,6 +358,7 @@ class LinkGuard:
             m[k] = r[_WH + k]
             s[_WH + k] = r[_WH + k] + off[k]
         self._mono = r[_MONO]
+        self._now = now
         self.readings += 1
         return True
 

@@ -36,7 +36,7 @@ _RX_CHUNK = const(256)
 _TICK_MS = const(1000)
 EVENT_NAMES = ("", "refused_reading", "refused_capture", "module_swap", "link_silent",
                "link_back", "module_restart", "crc_errors", "value_errors", "frames_lost",
-               "firmware", "capture_gap", "rebase", "clock_back")
+               "firmware", "capture_gap", "rebase", "clock_set")
 
 
 class LinkPort:
@@ -51,7 +51,10 @@ class LinkPort:
         self.store = store
         self.clock = clock
         self.report = report
-        self.guard = lg.LinkGuard(rating[0], rating[1], rating[2])
+        # A reading may run ahead of comms' clock by 30 s, and by two wall seconds of meter
+        # time in an emulator faster than real time (readings come in bursts when metrology
+        # catches up).
+        self.guard = lg.LinkGuard(rating[0], rating[1], rating[2], lead=30 + 2 * int(clock.speed))
         self.copy = ProfileCopy(RING)
         self.decoder = LinkDecoder(self.copy, self._sink)
         self._c = array("i", bytes(4 * CAP_FIELDS))

@@ -11,6 +11,7 @@ from comms.p1_port import P1Port
 from comms.p1_telegram import TelegramBuilder
 from contract.reading import ReadingQueue
 
+BOARD_KEYS = "/keys.json"  # the keystore on a board, written by `meterkast flash --keys`
 PROFILE_DIR = "qhc"  # comms' copy of the quarter-hour profile, on comms' flash
 
 
@@ -126,6 +127,18 @@ class SecureComms:
         if self.fatal is None:
             self.fatal = why
             self.hal.report.log("critical", why)
+
+
+def identity_for(serial):
+    """The meter's identity as P1 and P3 show it (equipment id, logical device name)."""
+    return {"equipment_id": "MKS%013d" % serial, "logical_device_name": "MKS-NG%010d" % serial}
+
+
+def build_comms(hal, link, identity, keys_path=None, floors=None):
+    """The comms module on `hal`'s ports and flash, receiving the metering module on `link`."""
+    io = CommsIO(link, hal.p1, hal.p3, hal.storage, hal.report, hal.speed,
+                 getattr(hal, "p3_inactivity_s", 120), hal.phases)
+    return SecureComms(io, identity, keys_path, floors)
 
 
 def _announce(report, port):

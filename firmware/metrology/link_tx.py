@@ -30,6 +30,7 @@ class LinkSender:
         self.sent = 0  # seconds whose frames went out
         self.skipped = 0  # seconds skipped on a busy line
         self._r = new_reading()
+        self._owed = False  # the newest second was skipped: flush() sends it when the line is free
 
     def load(self, profile):
         """At start: the newest RING stored captures, oldest first, so a restart owes nothing."""
@@ -54,7 +55,21 @@ class LinkSender:
         uart = self.uart
         if not uart.txdone():
             self.skipped += 1
+            self._owed = True
             return
+        self._send()
+
+    def flush(self):
+        """Send the newest second if it was skipped and the line is free now (the control loop
+        calls this, so the last reading of a run always reaches comms); True when nothing is
+        owed any more."""
+        if self._owed and self.uart.txdone():
+            self._send()
+        return not self._owed
+
+    def _send(self):
+        uart = self.uart
+        self._owed = False
         self.readings.copy_latest(self._r)
         n = self.encoder.second(self._r, self.health)
         uart.write(self.encoder.buf, n)

@@ -20,7 +20,7 @@ _BATCH = 64  # seconds processed per asyncio slice when catching up at high spee
 
 
 class Metrology:
-    def __init__(self, clock, frontend, readings, nominal_dv=2300):
+    def __init__(self, clock, frontend, readings, nominal_dv=2300, first_second=None):
         self.clock = clock
         self.frontend = frontend
         self.readings = readings
@@ -28,7 +28,10 @@ class Metrology:
         self.pulse = PulseOutput(1000)  # the LED, fed the same energy as the registers
         self.voltage_events = VoltageEvents(nominal_dv)
         self.power_failures = PowerFailures()
-        self.second = clock.mono()  # next monotonic second to measure
+        # Next monotonic second to measure. first_second: the clock's second at boot, when the
+        # meter is built after other things (the comms module, first on a single board), so
+        # that time is measured too and the first second measured is the RTC's resume time.
+        self.second = clock.mono() if first_second is None else first_second
         self.until = None  # last monotonic second to measure (emulator runs of fixed length)
         self.on_reading = None  # optional observer: called with (buf, offset) after publish
         self.listeners = []  # objects with .second_done(metrology, t): the recorder

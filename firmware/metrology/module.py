@@ -10,15 +10,26 @@ from metrology.link_tx import LinkSender
 from metrology.metrology import Metrology
 from metrology.recorder import Recorder
 
+SUPPLIERS = {"direct": b"MKD", "waveform": b"MKA", "ic": b"MKB"}  # by front-end
+
+
+def build_metering(hal, link, kind="direct", serial=1, duration=None, first_second=None):
+    """The metering module of meter `serial` with a `kind` front-end; its supplier code and
+    serial number (docs/link.md identity) follow from both."""
+    supplier = SUPPLIERS.get(kind, b"MKD")
+    return MeteringModule(hal, link, supplier, b"%s%010d" % (supplier[2:], serial), duration,
+                          first_second)
+
 
 class MeteringModule:
     """hal: clock, frontend, nominal_dv, storage (a directory root or None), storage_error,
     report. link: the TX line (write(buf, n), txdone()). supplier, serial: its identity."""
 
-    def __init__(self, hal, link, supplier, serial, duration=None):
+    def __init__(self, hal, link, supplier, serial, duration=None, first_second=None):
         self.hal = hal
         self.readings = ReadingQueue()
-        self.metrology = Metrology(hal.clock, hal.frontend, self.readings, hal.nominal_dv)
+        self.metrology = Metrology(hal.clock, hal.frontend, self.readings, hal.nominal_dv,
+                                   first_second)
         report = hal.report
         if report.enabled:
             self.metrology.on_reading = report.reading

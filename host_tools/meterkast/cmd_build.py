@@ -25,9 +25,24 @@ EXCLUDE_DIRS = ("hal/unix",)  # the emulator's hardware; not part of any board b
 MARKER = ".meterkast-build.json"  # written last; also tells a build tree from any other folder
 
 
+MODULES = ("single", "metering", "comms")  # firmware/manifest.py
+
+
 def add_arguments(p):
     p.add_argument("--board", required=True, choices=TARGETS, help="build target")
-    p.add_argument("--out", metavar="DIR", help="output folder (default build/BOARD)")
+    p.add_argument("--module", choices=MODULES, default="single",
+                   help="which image: both modules on one board (single, default), or the "
+                        "metering or the comms module's own board")
+    p.add_argument("--out", metavar="DIR", help="output folder (default build/BOARD[-MODULE])")
+
+
+def module_table(fw=None):
+    """The firmware's image manifests (firmware/manifest.py), loaded as plain Python."""
+    path = Path(fw or firmware_dir()) / "manifest.py"
+    spec = importlib.util.spec_from_file_location("meterkast_manifest", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
 def board_table(fw=None):
@@ -84,10 +99,12 @@ def sha256(path):
     return hashlib.sha256(Path(path).read_bytes()).hexdigest()
 
 
-def compile_tree(fw, out, march, exclude=EXCLUDE_DIRS, strict=True):
+def compile_tree(fw, out, march, exclude=EXCLUDE_DIRS, strict=True, only=None, entry="main.py"):
     """Compile every module of `fw` into `out` (replaced); main.py/boot.py are copied. With
     strict=False a module mpy-cross rejects is copied as source (the unix port compiles it at
-    import); a board build is always strict. Returns {rel: {size, source_size, sha256}}."""
+    import); a board build is always strict. only(rel): keep just the files it accepts (an
+    image's manifest); entry: the file installed as main.py (source, run by name). Returns
+    {rel: {size, source_size, sha256}}."""
     fw = Path(fw)
     out = Path(out)
     exe = mpy_cross_command()
@@ -95,6 +112,13 @@ def compile_tree(fw, out, march, exclude=EXCLUDE_DIRS, strict=True):
     (out / MARKER).write_text("{}\n")  # replaced by build()'s manifest
     files = {}
     for src, rel in _sources(fw, exclude):
+        if only is not None and not only(rel):
+            continue
+        if rel == entry:
+            shutil.copyfile(src, out / "main.py")
+            files["main.py"] = {"size": src.stat().st_size, "source_size": src.stat().st_size,
+                                "sha256": sha256(out / "main.py"), "from": rel}
+            continue
         dest_rel = rel
         if rel not in SOURCE_FILES:
             dest_rel = rel[:-3] + ".mpy"
@@ -114,14 +138,20 @@ def compile_tree(fw, out, march, exclude=EXCLUDE_DIRS, strict=True):
     return files
 
 
-def build(target, out, fw=None):
-    """Compile into `out` (replaced); returns the manifest {target, march, files: {rel: info}}."""
+def build(target, out, fw=None, module="single"):
+    """Compile one image into `out` (replaced); returns the manifest {target, module, march,
+    files: {rel: info}}."""
     if target not in TARGETS:
         raise CliError("unknown build target %r; choose from %s" % (target, ", ".join(TARGETS)))
+    if module not in MODULES:
+        raise CliError("unknown module %r; choose from %s" % (module, ", ".join(MODULES)))
     fw = Path(fw or firmware_dir())
     march = march_for(target, fw)
-    files = compile_tree(fw, out, march)
-    manifest = {"target": target, "march": march, "mpy_cross": mpy_cross_version(), "files": files}
+    table = module_table(fw)
+    files = compile_tree(fw, out, march, only=lambda rel: table.carries(module, rel),
+                         entry=table.entry(module))
+    manifest = {"target": target, "module": module, "march": march,
+                "mpy_cross": mpy_cross_version(), "files": files}
     (Path(out) / MARKER).write_text(json.dumps(manifest, indent=1, sort_keys=True) + "\n")
     return manifest
 
@@ -135,11 +165,12 @@ def read_manifest(out):
 
 
 def main(args):
-    out = Path(args.out or Path("build") / args.board)
-    manifest = build(args.board, out)
+    default = args.board if args.module == "single" else "%s-%s" % (args.board, args.module)
+    out = Path(args.out or Path("build") / default)
+    manifest = build(args.board, out, module=args.module)
     files = manifest["files"]
     mpy = sum(f["size"] for name, f in files.items() if name.endswith(".mpy"))
     src = sum(f["source_size"] for name, f in files.items() if name.endswith(".mpy"))
-    print("%s: %d files for %s (-march=%s), %d bytes of .mpy from %d bytes of source"
-          % (out, len(files), args.board, manifest["march"], mpy, src))
+    print("%s: %d files, the %s image for %s (-march=%s), %d bytes of .mpy from %d bytes of "
+          "source" % (out, len(files), args.module, args.board, manifest["march"], mpy, src))
     return 0

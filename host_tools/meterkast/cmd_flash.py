@@ -39,6 +39,9 @@ def add_arguments(p):
                    help="build target: rp2 (Pico, Pico 2), esp32 (DevKitC) or emu (board emulator)")
     p.add_argument("--model", help="board table entry (pico, pico2, devkitc, emu); default: detected on the board")
     p.add_argument("--build", metavar="DIR", help="deploy this build tree (default: build now into a temp folder)")
+    p.add_argument("--module", choices=("single", "metering", "comms"), default="single",
+                   help="what the board is: both modules (single, default), or the metering or "
+                        "the comms module of a two-board meter (docs/board.md)")
     p.add_argument("--keys", metavar="FILE", help="keys file (meterkast keys new) written to the comms keystore")
     p.add_argument("--move-keys", action="store_true",
                    help="put keys on this board although they were flashed to another one (that "
@@ -226,10 +229,13 @@ def config_for(existing, target, model, serial, phases=None):
 
 
 def flash(port, target, build_dir=None, keys=None, serial=None, model=None, verify=False,
-          reset=True, log=print, phases=None, move_keys=False):
+          reset=True, log=print, phases=None, move_keys=False, module="single"):
     """Deploy; returns {files: {path: sha256}, config: dict, verified: bool}."""
     keys_data = None
     record = None
+    if keys and module == "metering":
+        raise CliError("--keys with --module metering: a metering module never holds keys; "
+                       "flash them into the comms board")
     if keys:
         from meterkast.ivguard import CounterRecord, lock_keys
         from meterkast.keys import check_keys
@@ -241,11 +247,14 @@ def flash(port, target, build_dir=None, keys=None, serial=None, model=None, veri
     with tempfile.TemporaryDirectory(prefix="meterkast-flash-") as tmp:
         if build_dir is None:
             build_dir = Path(tmp) / "build"
-            build(target, build_dir)
+            build(target, build_dir, module=module)
         build_dir = Path(build_dir)
         manifest = read_manifest(build_dir)
         if manifest["target"] != target:
             raise CliError("%s is a %s build, not %s" % (build_dir, manifest["target"], target))
+        if manifest.get("module", "single") != module:
+            raise CliError("%s is the %s image, not %s: build it with --module %s" % (
+                build_dir, manifest.get("module", "single"), module, module))
         mp = Mpremote(port)
 
         log("hold: %s" % port)
@@ -255,6 +264,7 @@ def flash(port, target, build_dir=None, keys=None, serial=None, model=None, veri
         except ValueError:
             existing = {}
         cfg = config_for(existing, target, model, serial, phases)
+        cfg["module"] = module
         if record is not None:
             uid, high = board_counters(mp.exec_lines(_COUNTERS_SCRIPT % cfg.get("storage", "/data")))
             floor = counter_floor(record, uid, high, move_keys)
@@ -279,8 +289,16 @@ def flash(port, target, build_dir=None, keys=None, serial=None, model=None, veri
             expected[KEYS] = _sha(keys_data)
             extra += ["+", "fs", "cp", str(Path(tmp) / KEYS), ":" + KEYS]
         top = sorted({rel.split("/", 1)[0] for rel in manifest["files"]})
-        log("copy: %d files (%s build) to %s" % (len(manifest["files"]), target, port))
-        mp.run("exec", _REMOVE_SCRIPT % (top,), "+", "fs", "cp", "-r", *top, ":", *extra, cwd=str(build_dir))
+        # Every folder any image has goes first: a board that becomes a metering module keeps
+        # no comms code from its former image, and the other way round.
+        gone = set(top) | {"metrology", "comms", "hal", "contract", "util", "boards"}
+        if module == "metering":
+            gone.add(KEYS)  # a former comms or single board's keystore goes too
+        gone = sorted(gone)
+        log("copy: %d files (%s build, %s image) to %s" % (len(manifest["files"]), target,
+                                                          module, port))
+        mp.run("exec", _REMOVE_SCRIPT % (gone,), "+", "fs", "cp", "-r", *top, ":", *extra,
+               cwd=str(build_dir))
 
         verified = False
         if verify:
@@ -308,5 +326,6 @@ def flash(port, target, build_dir=None, keys=None, serial=None, model=None, veri
 
 def main(args):
     flash(args.port, args.board, args.build, args.keys, args.serial, args.model, args.verify,
-          reset=not args.no_reset, phases=args.phases, move_keys=args.move_keys)
+          reset=not args.no_reset, phases=args.phases, move_keys=args.move_keys,
+          module=args.module)
     return 0

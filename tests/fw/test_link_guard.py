@@ -199,11 +199,19 @@ assert counts()[G.R_POWER] == 4 and guard.reading[rd.T] == m.t
 send_tampered(((rd.EXPORT_T1_WH, 500),))
 send_tampered(((rd.IMPORT_T2_WH, 10), (rd.IMPORT_T1_WH, 10)))  # T1 + T2 beyond 2 s worth
 assert counts()[G.R_JUMP] == 2
-# the clock set an hour forward with the energy of that hour: mono rose by one second only
-send_tampered(((rd.T, 3600), (rd.IMPORT_T1_WH, 4800)))
-assert counts()[G.R_JUMP] == 3
 assert [(e[1], e[2]) for e in new_events()] == [(G.EV_REFUSED_READING, G.R_JUMP)]
+# time an hour ahead of what comms' own clock saw pass, with the energy of that hour: refused
+send_tampered(((rd.T, 3600), (rd.IMPORT_T1_WH, 4800)))
+assert counts()[G.R_AHEAD] == 1
+# the same, and mono too: a leap of a year with a year's energy buys nothing
+send_tampered(((rd.T, 365 * 86400), (rd.SEQ, 365 * 86400), (rd.IMPORT_T1_WH, 40000000)))
+assert counts()[G.R_AHEAD] == 2
+assert [(e[1], e[2]) for e in new_events()] == [(G.EV_REFUSED_READING, G.R_AHEAD)]
+# flagged as a clock set forward: the time may jump, the energy is bounded by mono (1 s)
+send_tampered(((rd.T, 3600), (rd.STATUS, rd.STATUS_CLOCK_ADJUSTED), (rd.IMPORT_T1_WH, 4800)))
+assert counts()[G.R_JUMP] == 3
 assert counts()[G.R_BACKWARDS] == 3 and counts()[G.R_POWER] == 4
+new_events()
 # after refusals, honest readings are judged against the last accepted one: believed
 m.wh[2] += 7  # some export within the bound of the 8 s since the last accepted reading
 run(m, 5)
@@ -251,7 +259,7 @@ def capture(dt, status=0, wh_delta=(0, 0, 0, 0), index=None, at=None):
 run(m, T0 + 2700 - m.t + 10)
 assert guard.captures == 4 and guard.capture[L.CAP_T] == T0 + 2700
 assert guard.capture[L.CAP_STATUS] == 0 and guard.next == 4
-assert counts()[G.C_BITS :] == [0] * 7
+assert counts()[G.C_BITS : G.C_JUMP + 1] == [0] * 7
 cap_n = guard.captures
 assert not capture(0, at=T0 + 2700 + 450)  # off the quarter hour
 assert counts()[G.C_QUARTER] == 1 and guard.next == 5

@@ -9,7 +9,7 @@ import os
 import sys
 
 from hal.unix import build
-from meter import Meter
+from main import compose
 
 import time
 
@@ -111,8 +111,8 @@ _setup()
 hal = build({"state": STATE, "start": "2026-06-01T00:00:00Z", "speed": 1, "module": "single"})
 hal.p1 = FakeUart()
 hal.p3 = FakeUart()
-meter = Meter(hal, {"equipment_id": "MKS0000000000001", "logical_device_name": "MKS-NG0000000001"},
-              KEYS, floors={})
+meter = compose(hal, {"equipment_id": "MKS0000000000001", "logical_device_name": "MKS-NG0000000001"},
+                KEYS, floors={})
 assert meter.comms.p1.framer is not None, "P1 is encrypted: the keys are in the comms module"
 assert meter.comms.p3.server.security is not None, "P3 has its management keys"
 

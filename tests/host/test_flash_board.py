@@ -108,7 +108,7 @@ def test_flash_then_update_with_keys(board, tmp_path):
     assert telegrams[1].P1_MESSAGE_TIMESTAMP.value > telegrams[0].P1_MESSAGE_TIMESTAMP.value
     if board.emulator:
         files = board.files()
-        assert json.loads(files["meter.json"]) == {"board": "emu", "serial": 4242}
+        assert json.loads(files["meter.json"]) == {"board": "emu", "serial": 4242, "module": "single"}
         assert "main.py" in files and "hold" not in files and "keys.json" not in files
         assert not [p for p in files if p.startswith("hal/unix")], "unix-only modules left out"
         assert all(p.endswith(".mpy") for p in files if p.endswith("py") and p != "main.py")

@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 from conftest import FIRMWARE, run_micropython
 from meterkast.cli import CliError
-from meterkast.cmd_build import MARKER, build
+from meterkast.cmd_build import MARKER, build, module_table
 from meterkast.cmd_flash import config_for
 
 # .mpy header byte 2 is (native architecture << 2) | sub-version (py/persistentcode.h)
@@ -32,8 +32,10 @@ def test_tree_main_py_stays_source_everything_else_mpy(builds):
         files.remove(MARKER)
         assert files == sorted(manifest["files"])
         assert (out / "main.py").read_bytes() == (FIRMWARE / "main.py").read_bytes()
+        single = module_table().files("single")
         expected = sorted(s if s == "main.py" else s[:-3] + ".mpy" for s in sources
-                          if not s.startswith("hal/unix/"))
+                          if not s.startswith("hal/unix/") and module_table().carries("single", s))
+        assert "comms/gcm.mpy" in expected and "metrology/metrology.mpy" in expected, single
         assert files == expected, target
         for rel in files:
             if rel.endswith(".mpy"):
@@ -112,3 +114,33 @@ def test_meter_json_for_first_flash_and_update():
         config_for({}, "esp32", "pico", 1)
     with pytest.raises(CliError, match="give --model"):
         config_for(kept, "esp32", None, None)
+
+
+# What a metering module's image may not contain, in any form: crypto, keys, P1, P3, network.
+# Looked for in the compiled bytes (module names and qstrs survive mpy-cross): no module of the
+# other side is imported ("comms." / "metrology."), and none of its classes or names is there.
+NOT_METERING = (b"comms.", b"cryptolib", b"ghash", b"Gcm", b"keystore", b"load_keys",
+                b"p1_telegram", b"P1Port", b"Hdlc", b"dlms", b"DLMS", b"socket", b"invocation",
+                b"system_title", b"keys.json")
+NOT_COMMS = (b"metrology.", b"Metrology", b"Recorder", b"RegisterStore", b"Ade7953",
+             b"AdcFrontend")
+
+
+@pytest.mark.parametrize("target", ["rp2", "esp32"])
+def test_each_module_image_carries_only_its_own_code(tmp_path, target):
+    images = {m: build(target, tmp_path / m, module=m) for m in ("metering", "comms", "single")}
+    files = {m: set(man["files"]) for m, man in images.items()}
+    assert "metrology/metrology.mpy" in files["metering"] and "contract/link.mpy" in files["metering"]
+    assert not [f for f in files["metering"] if f.startswith("comms/")]
+    assert "comms/gcm.mpy" in files["comms"] and "contract/link.mpy" in files["comms"]
+    assert not [f for f in files["comms"] if f.startswith("metrology/")]
+    assert files["metering"] | files["comms"] | {"hal/memlink.mpy"} == files["single"]
+    metering = b"".join((tmp_path / "metering" / f).read_bytes() for f in files["metering"])
+    comms = b"".join((tmp_path / "comms" / f).read_bytes() for f in files["comms"])
+    for word in NOT_METERING:
+        assert word not in metering, "the metering image contains %r" % word
+    for word in NOT_COMMS:
+        assert word not in comms, "the comms image contains %r" % word
+    # the probes find what is there
+    assert all(any(w in comms for w in (word,)) for word in (b"cryptolib", b"P1Port", b"Hdlc"))
+    assert b"Metrology" in metering and b"Recorder" in metering

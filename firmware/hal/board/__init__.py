@@ -15,8 +15,6 @@ import time
 import machine
 from boards import board as board_entry
 from boards import detect
-from hal.board.clock import BoardClock
-from hal.board.frontend import build_frontend
 from hal.board.uart import BoardUart, open_uart
 from hal.board.watchdog import TaskWatchdog
 
@@ -61,44 +59,81 @@ class BoardHal:
         b = board_entry(name)
         self.board = b
         self.name = name
-        self.clock = BoardClock(machine.RTC(), ticks)
+        # "module": what this board is (firmware/manifest.py): both modules (single), or one
+        # of two boards joined by the internal link (metering: front-end, RTC, flash, the link's
+        # TX; comms: P1, P3, keys, flash, the link's RX on P1's UART).
+        module = config.get("module", "single")
+        self.module = module
         self.storage = _mkdirs(config.get("storage", STORAGE))
-        spec = config.get("frontend", b["frontend"])
-        if spec:
-            spec = dict(spec)
-            for key in ("phases", "calibration"):  # per meter, written with its identity
-                if key in config:
-                    spec[key] = config[key]
-        self.frontend = build_frontend(machine, spec, self.clock, name)
+        self.clock = None
+        self.frontend = None
         self.nominal_dv = config.get("nominal_dv", b["nominal_dv"])
+        self.phases = config.get("phases", 3)
+        self.frontend_kind = None
+        if module != "comms":
+            from hal.board.clock import BoardClock
+            from hal.board.frontend import build_frontend
+
+            self.clock = BoardClock(machine.RTC(), ticks)
+            spec = config.get("frontend", b["frontend"])
+            if spec:
+                spec = dict(spec)
+                for key in ("phases", "calibration"):  # per meter, written with its identity
+                    if key in config:
+                        spec[key] = config[key]
+            self.frontend = build_frontend(machine, spec, self.clock, name)
+            self.frontend_kind = spec.get("kind") if spec else None
+            self.phases = getattr(self.frontend, "phases", 3)
         wdt_ms = config.get("wdt_ms", b["wdt_ms"])
         self.watchdog = TaskWatchdog(machine.WDT(timeout=wdt_ms) if wdt_ms else None, ticks)
         self.control = None
         self.report = BoardReport()
         self.p1 = None
         self.p3 = None
-        self.module = "single"  # both modules on this board (hal.memlink joins them)
         self.link = None
         self.speed = 1
-        self.phases = getattr(self.frontend, "phases", 3)
+        if module == "metering":  # nothing but the link leaves a metering board
+            self.link = BoardUart(open_uart(b["link"]))
+            return
         p1 = b["p1"]
         if p1 and "p1_invert" in config:  # e.g. false for a bench test with a plain 3.3 V adapter
             p1 = dict(p1)
             p1["invert"] = config["p1_invert"]
+        shared = None
         if p1 and config.get("p1", True):
             request = None
             if p1.get("request") is not None:
                 # No consumer device plugged in: the divider pulls the line low, nothing is sent.
                 request = machine.Pin(p1["request"], machine.Pin.IN, machine.Pin.PULL_DOWN)
             heartbeat = self.watchdog.watch("p1", _PORT_LIMIT_MS)
-            self.p1 = BoardUart(open_uart(p1), heartbeat, request)
+            shared = open_uart(p1)
+            # On a comms board P1's RX pin is the link from the metering board: P1 never
+            # drains it.
+            self.p1 = BoardUart(shared, heartbeat, request, rx=module != "comms")
+        if module == "comms":
+            self.link = BoardUart(shared or open_uart(b["link"]),
+                                  self.watchdog.watch("link", _PORT_LIMIT_MS))
         p3 = b["p3"]
         if p3 and config.get("p3", True):
             heartbeat = self.watchdog.watch("p3", _PORT_LIMIT_MS)
             self.p3 = BoardUart(open_uart(p3, p3.get("baud", 115200)), heartbeat)
 
+    def serve(self, meter):
+        """Run the built meter until the board resets (the watchdog or the user)."""
+        import asyncio
+
+        self.attach(meter)
+        name = meter.identity["equipment_id"] if meter.identity else "metering module"
+        self.report.line("meterkast: %s (%s) running on %s" % (name, self.module, self.name))
+        try:
+            asyncio.run(meter.run())
+        except KeyboardInterrupt:
+            meter.shutdown()
+
     def attach(self, meter):
         """Join the built meter: metrology checks in with the watchdog once a meter second."""
+        if meter.metering is None:
+            return
         meter.metering.metrology.listeners.append(self.watchdog.watch("metrology",
                                                                      _METROLOGY_LIMIT_MS))
 

@@ -45,12 +45,14 @@ def open_uart(spec, baudrate=_P1_BAUD):
 
 
 class BoardUart:
-    def __init__(self, uart, heartbeat=None, request=None):
+    def __init__(self, uart, heartbeat=None, request=None, rx=True):
         """uart: machine.UART; heartbeat: watchdog check-in (or None); request: machine.Pin of
-        the data-request line (or None: always allowed to send)."""
+        the data-request line (or None: always allowed to send); rx=False: the RX pin belongs
+        to another port on the same UART (the internal link), so drain() leaves it alone."""
         self.uart = uart
         self._heartbeat = heartbeat
         self._request = request
+        self._rx = rx
         self.rx_discarded = 0
 
     def write(self, buf, n=None):
@@ -84,6 +86,10 @@ class BoardUart:
 
     def drain(self, scratch):
         """Read and drop everything waiting (for send-only ports); returns the count."""
+        if not self._rx:
+            if self._heartbeat is not None:
+                self._heartbeat.checkin()
+            return 0
         total = 0
         while True:
             n = self.readinto(scratch)
