@@ -8,7 +8,8 @@
 # how, is the entry point's business (main.py, main_metering.py, main_comms.py).
 import asyncio
 
-_CONTROL_WAKE_MS = 100
+_CONTROL_WAKE_MS = 100  # a run of fixed length: its end is noticed within a tenth of a second
+_IDLE_WAKE_MS = 1000  # otherwise: the watchdog and the lag check, once a second
 
 
 class Meter:
@@ -92,14 +93,15 @@ class Meter:
                     and getattr(self.hal, "stop_on_fatal", False)):
                 self.stopping = True  # the emulator ends the run; a board keeps measuring
             ticks += 1
-            if m is not None and not warned and ticks % 10 == 0:
+            if m is not None and not warned and ticks % 10 == 0:  # every 1 to 10 s
                 warned = self._check_lag()
-            # Woken by a command on the control line, or after a tenth of a second for the
-            # watchdog and the end of a run: no polling.
+            # Woken by a command on the control line, or after a while for the watchdog and the
+            # end of a run: no polling.
+            wake = _CONTROL_WAKE_MS if m is not None and m.until is not None else _IDLE_WAKE_MS
             if ctl is not None:
-                await ctl.wait(_CONTROL_WAKE_MS)
+                await ctl.wait(wake)
             else:
-                await asyncio.sleep_ms(_CONTROL_WAKE_MS)
+                await asyncio.sleep_ms(wake)
 
     def _check_lag(self):
         """Faster than this machine can simulate, meter time falls behind the clock: say so once."""

@@ -1,8 +1,8 @@
 # meterkast: the hardware watchdog, fed only while every task shows signs of life
 # MIT license
 #
-# The meter's control loop calls feed() every 100 ms. Feeding there alone would only prove that
-# the asyncio loop turns: a metrology task stuck in an endless wait, or a P1 task that died with
+# The meter's control loop calls feed() once a second (every 100 ms in a run of fixed length).
+# Feeding there alone would only prove that the asyncio loop turns: a metrology task stuck in an endless wait, or a P1 task that died with
 # an exception, would go unnoticed while the loop kept feeding. So each task checks in, and feed()
 # reaches machine.WDT only when every task has checked in within its own limit. A task that
 # stops checking in starves the watchdog and the board resets after `timeout_ms`. A task that
