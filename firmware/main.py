@@ -63,7 +63,7 @@ def compose(hal, identity, keys_path=None, duration=None, floors=None, kind="dir
         if module == "single":
             link.receiver = comms.link.feed  # a bound method: it opens nothing of comms
     if module != "comms":
-        from metrology.module import build_metering
+        from metering.module import build_metering
 
         metering = build_metering(hal, link, kind, serial, duration, first)
     return Meter(hal, metering, comms, identity)

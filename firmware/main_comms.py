@@ -2,7 +2,7 @@
 # MIT license
 #
 # Entry point of the comms image (`meterkast build --module comms` installs it as main.py). It
-# believes the metering board only what the link brings and its checks pass (comms.link_port);
+# believes the metering board only what the link brings and its checks pass (comms.link.port);
 # its image carries no metrology (firmware/manifest.py).
 from comms.secure import build_comms, identity_for
 from comms.secure import BOARD_KEYS

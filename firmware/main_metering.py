@@ -5,7 +5,7 @@
 # main.py). Nothing but the internal link's TX line leaves this board; its image carries no
 # keys, no crypto and no port code (firmware/manifest.py).
 from hal.board.boot import start
-from metrology.module import build_metering
+from metering.module import build_metering
 
 
 def run_board():

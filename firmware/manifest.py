@@ -12,7 +12,7 @@
 _COMMON = ("meter.py", "boards/", "contract/", "util/", "hal/__init__.py", "hal/aio.py",
            "hal/board/__init__.py", "hal/board/boot.py", "hal/board/uart.py",
            "hal/board/watchdog.py")
-_METERING = ("metrology/", "hal/rtc.py", "hal/board/clock.py", "hal/board/frontend.py",
+_METERING = ("metering/", "hal/rtc.py", "hal/board/clock.py", "hal/board/frontend.py",
              "hal/board/ic.py")
 _COMMS = ("comms/",)
 
@@ -42,7 +42,7 @@ def files(module):
 
 
 def carries(module, rel):
-    """Is firmware file `rel` (e.g. "comms/gcm.py") part of the image of `module`?"""
+    """Is firmware file `rel` (e.g. "comms/crypto/gcm.py") part of the image of `module`?"""
     for entry in files(module):
         if rel == entry or (entry.endswith("/") and rel.startswith(entry)):
             return True

@@ -15,7 +15,7 @@ _IDLE_WAKE_MS = 1000  # otherwise: the watchdog and the lag check, once a second
 class Meter:
     def __init__(self, hal, metering=None, comms=None, identity=None):
         self.hal = hal
-        self.metering = metering  # metrology.module.MeteringModule or None
+        self.metering = metering  # metering.module.MeteringModule or None
         self.comms = comms  # comms.secure.SecureComms or None
         self.identity = identity
         self.stopping = False
@@ -135,6 +135,9 @@ class Meter:
             for t in self.comms.tasks:
                 tasks.append(asyncio.create_task(t()))
         await self._control()
+        if self.metering is not None:
+            tasks[0].cancel()  # metrology stops; the link gets the newest captures once more
+            await self.metering.sender.drain()
         for t in tasks:
             t.cancel()
         self.shutdown()

@@ -2,13 +2,13 @@
 # MIT license
 #
 # What the metering module measures reaches this module only as bytes on the internal link
-# (comms.link_port: decoded, checked, believed or refused); this module turns what it believes
+# (comms.link.port: decoded, checked, believed or refused); this module turns what it believes
 # into P1 telegrams (optionally encrypted) and, where fitted, serves the grid operator on P3
 # from its own copy of the quarter-hour profile. Keys live here and nowhere else.
-from comms.link_clock import LinkClock
-from comms.link_port import LinkPort
-from comms.p1_port import P1Port
-from comms.p1_telegram import TelegramBuilder
+from comms.link.clock import LinkClock
+from comms.link.port import LinkPort
+from comms.p1.port import P1Port
+from comms.p1.telegram import TelegramBuilder
 from contract.reading import ReadingQueue
 
 BOARD_KEYS = "/keys.json"  # the keystore on a board, written by `meterkast flash --keys`
@@ -34,14 +34,14 @@ class CommsIO:
 
 class SecureComms:
     """`io`: a CommsIO. `floors`: {"p1": n, "management": n}, the highest invocation counters
-    ever reserved with these keys as their keeper knows them (see comms.counter); counting never
+    ever reserved with these keys as their keeper knows them (see comms.crypto.counter); counting never
     resumes below."""
 
     def __init__(self, io, identity, keys_path=None, floors=None):
         hal = io
         keys = None
         if keys_path:
-            from comms.keystore import load_keys
+            from comms.crypto.keystore import load_keys
 
             keys = load_keys(keys_path)
         floors = dict(floors or {})
@@ -61,14 +61,14 @@ class SecureComms:
         # pieces; compiling or loading the port modules afterwards fragments it.
         framer = None
         if hal.p1 is not None and keys and keys.get("p1"):
-            from comms.p1_crypt import P1Encryptor
+            from comms.p1.crypt import P1Encryptor
 
             framer = P1Encryptor(keys["system_title"], keys["p1"], hal.storage,
                                  floor=floors.get("p1", 0), on_reserve=_announce(report, "p1"))
             self._check_counter("p1", framer.counter, floors.get("p1", 0))
         security = None
         if hal.p3 is not None and keys and keys.get("management") and hal.storage is not None:
-            from comms.dlms_security import Security
+            from comms.dlms.security import Security
 
             mgmt = dict(keys["management"])
             mgmt["system_title"] = keys["system_title"]
@@ -85,7 +85,7 @@ class SecureComms:
             # The largest P3 module (HDLC) is compiled now, right after a collection, while
             # the heap still has room in one piece for its parse (from source, in a small heap).
             gc.collect()
-            import comms.p3  # noqa: F401
+            import comms.dlms.p3  # noqa: F401
         profile = None
         if hal.storage is not None:
             from util.qhstore import QuarterHourStore
@@ -99,8 +99,8 @@ class SecureComms:
             self.p1 = P1Port(hal.p1, readings, builder, framer, report, self._stop)
             self.tasks.append(self.p1.run)
         if hal.p3 is not None:
-            from comms.dlms_server import DlmsServer
-            from comms.p3 import P3Port
+            from comms.dlms.server import DlmsServer
+            from comms.dlms.p3 import P3Port
 
             server = DlmsServer(self.clock, readings, profile, identity, None, hal.storage,
                                 security=security)

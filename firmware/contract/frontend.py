@@ -19,7 +19,7 @@
 # Who owns what: the front-end owns its calibration and its sub-second state (remainders,
 # window accumulators, chip registers); it never sees energy registers, tariffs, keys or time
 # of day. The metrology core owns the energy registers, the tariff, the LED pulse output
-# (metrology/pulse.py, fed with the same energy as the registers) and everything derived.
+# (metering/pulse.py, fed with the same energy as the registers) and everything derived.
 #
 # Units and meaning of the fields for second `second` (the interval [second, second + 1)):
 #   ENERGY_MWS + p   signed active energy of phase p in mWs (millijoule); + import, - export.

@@ -7,7 +7,7 @@
 # metering task's time slice, as a UART's receive interrupt would hand them over.
 #
 # It keeps the line time of the two-board link (115200 8N1): faster than real time, the
-# metering module skips the seconds that would not fit on that line (metrology.link_tx), so the
+# metering module skips the seconds that would not fit on that line (metering.link_tx), so the
 # single-board build costs what the two-board meter does, and never more than the line allows.
 import time
 

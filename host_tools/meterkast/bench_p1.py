@@ -11,7 +11,7 @@ LINE_BPS = 11520  # 115200 baud 8N1
 
 _SCRIPT = """
 import time
-from comms.p1_telegram import TelegramBuilder
+from comms.p1.telegram import TelegramBuilder
 from contract import reading as rd
 from util.tz import to_seconds
 r = rd.new_reading()

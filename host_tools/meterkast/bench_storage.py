@@ -10,10 +10,10 @@ from meterkast.emulator import Emulator, micropython_command
 _COMMIT = """
 import time, vfs
 from hal.unix.flash import mount
-from metrology.store import RegisterStore
-from metrology.profile import QuarterHourProfile
-from metrology.registers import EnergyRegisters
-from metrology.events import PowerFailures, VoltageEvents
+from metering.store import RegisterStore
+from metering.profile import QuarterHourProfile
+from metering.registers import EnergyRegisters
+from metering.events import PowerFailures, VoltageEvents
 root, bdev = mount(IMAGE, "/bench")
 s = RegisterStore(root)
 r = EnergyRegisters(); f = PowerFailures(); v = VoltageEvents()

@@ -2,7 +2,7 @@
 
 `main.py` (and `boot.py`, if there is one) stay source: the board runs them by file name.
 Every other module becomes `.mpy`, compiled with the board's `-march` so the viper/native
-kernels (comms/ghash.py) run natively; bytecode-only modules carry no architecture and load
+kernels (comms/crypto/ghash.py) run natively; bytecode-only modules carry no architecture and load
 on any MicroPython >= 1.23. Unix-only modules (`hal/unix`) are left out.
 
 Targets: rp2 (armv6m: RP2040 and the ARM cores of the RP2350), esp32 (xtensawin) and emu

@@ -1,15 +1,21 @@
 """meterkast console: inspect a serial port (any pyserial URL or device) and show what is on it.
 
-It finds plain P1 telegrams, encrypted P1 frames, HDLC frames and unknown bytes by itself
-(meterkast.frames), verifies each one (CRC and strict syntax, GCM tag with --keys, HCS/FCS) and
-keeps counters. Three ways to show it: a live terminal view (the default on a terminal), one line
-per frame (--plain), or one JSON object per frame (--json, for scripts):
+It finds plain P1 telegrams, encrypted P1 frames, HDLC frames, internal link frames (the
+metering module to the comms module, docs/link.md) and unknown bytes by itself
+(meterkast.frames), verifies each one (CRC and strict syntax, GCM tag with --keys, HCS/FCS, the
+link receiver's checks) and keeps counters. Three ways to show it: a live terminal view (the
+default on a terminal), one line per frame (--plain), or one JSON object per frame (--json, for
+scripts):
 
     {"1-0:1.8.1": 1234.567, ..., "crc_ok": true, "kind": "p1", "ok": true, "length": 917}
     {..., "kind": "p1-encrypted", "ok": true, "system_title": "...", "frame_counter": 42,
      "tag_ok": true}
     {"crc_ok": false, "kind": "p1", "ok": false, "error": "CRC mismatch ...", "length": 917}
     {"kind": "hdlc", "ok": true, "dst": 16, "src": 1, "control": "I ns=0 nr=1 P/F", ...}
+    {"type": "link_reading", "time": "2026-07-01T10:15:03+00:00", "mono": 3, ...,
+     "import_t1_wh": 1234567, ..., "seq": 12, "kind": "link", "ok": true, "length": 126}
+    {"type": "link_rejected", "frame_type": "reading", "kind": "link", "ok": false,
+     "error": "FCS mismatch", "length": 126}
     {"kind": "unknown", "ok": null, "hex": "..."}  {"kind": "skipped", "bytes": 4096, ...}
 
 A rejected telegram never carries OBIS values at the top level (with --show-bad they appear under
@@ -26,10 +32,11 @@ import serial
 
 from meterkast.cli import CliError
 from meterkast.console_view import LiveView, Stats, frame_line
-from meterkast.frames import ENCRYPTED, HDLC, P1, FrameDecoder, Keys
+from meterkast.frames import ENCRYPTED, HDLC, LINK, P1, FrameDecoder, Keys
 
-HELP = "inspect a serial port: P1 telegrams, encrypted P1, HDLC frames, verified, with counters"
-_COUNTED = (P1, ENCRYPTED, HDLC)
+HELP = ("inspect a serial port: P1 telegrams, encrypted P1, HDLC frames, internal link frames, "
+        "verified, with counters")
+_COUNTED = (P1, ENCRYPTED, HDLC, LINK)
 
 
 def add_arguments(p):
@@ -38,7 +45,8 @@ def add_arguments(p):
     out.add_argument("--json", action="store_true", help="one JSON object per frame")
     out.add_argument("--plain", action="store_true", help="one line of text per frame")
     p.add_argument("--keys", metavar="FILE", help="keys file (JSON) to decrypt and verify encrypted frames")
-    p.add_argument("--count", type=int, help="stop after N frames (telegrams or HDLC frames)")
+    p.add_argument("--count", type=int,
+                   help="stop after N frames (telegrams, HDLC frames or link frames)")
     p.add_argument("--baud", type=int, default=115200)
     p.add_argument("--framing", default="8N1", help="8N1 (DSMR 4/5, default) or 7E1 (DSMR 2.2/3)")
     p.add_argument("--timeout", type=float, help="give up after S seconds without a frame")
@@ -149,7 +157,7 @@ def run_console(url, as_json=False, count=None, baud=115200, timeout=None, stop=
         behind = 3 * baud // 10
     err = err or sys.stderr
     port = open_port(url, baud, framing)
-    decoder = FrameDecoder(keys)
+    decoder = FrameDecoder(keys, link=True)
     stats = stats if stats is not None else Stats()
     live = None
     if mode == "live":
@@ -187,6 +195,8 @@ def run_console(url, as_json=False, count=None, baud=115200, timeout=None, stop=
         port.close()
         if live is not None:
             live.stop()
+        if decoder.link_counters() is not None:  # also what came after the last link frame
+            stats.link_counters = decoder.link_counters()
     return stats.errors
 
 

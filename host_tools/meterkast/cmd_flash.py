@@ -130,7 +130,7 @@ for _p in %r:
 """
 
 
-# The board's unique id and its invocation-counter slots (comms.counter: 20-byte records).
+# The board's unique id and its invocation-counter slots (comms.crypto.counter: 20-byte records).
 _COUNTERS_SCRIPT = """
 import machine, binascii
 print('uid', binascii.hexlify(machine.unique_id()).decode())
@@ -291,7 +291,7 @@ def flash(port, target, build_dir=None, keys=None, serial=None, model=None, veri
         top = sorted({rel.split("/", 1)[0] for rel in manifest["files"]})
         # Every folder any image has goes first: a board that becomes a metering module keeps
         # no comms code from its former image, and the other way round.
-        gone = set(top) | {"metrology", "comms", "hal", "contract", "util", "boards"}
+        gone = set(top) | {"metering", "metrology", "comms", "hal", "contract", "util", "boards"}
         if module == "metering":
             gone.add(KEYS)  # a former comms or single board's keystore goes too
         gone = sorted(gone)

@@ -44,6 +44,10 @@ def add_arguments(p):
                         "single-board build, both in one interpreter")
     p.add_argument("--link-faults", metavar="SPEC",
                    help="faults on the internal link line (--modules two), same SPEC as --p1-faults")
+    p.add_argument("--link-monitor", metavar="SPEC",
+                   help="a read-only copy of what the comms module receives on the internal link "
+                        "(--modules two) at pty, pty:LINK or tcp:HOST:PORT; watch it with "
+                        "meterkast console")
 
 
 def main(args):
@@ -69,11 +73,12 @@ def main(args):
                    duration=args.duration, report=bool(args.report), serial=args.serial,
                    on_event=on_event, heapsize=args.heapsize, p1_faults=args.p1_faults,
                    p3_faults=args.p3_faults, capture=args.capture, frontend=args.frontend,
-                   plain_p1=args.plain_p1, modules=args.modules, link_faults=args.link_faults)
+                   plain_p1=args.plain_p1, modules=args.modules, link_faults=args.link_faults,
+                   link_monitor=args.link_monitor)
     if args.report:  # line-buffered: `tail -f` follows the report while the meter runs
         report_file = open(args.report, "w", buffering=1)
     emu.start()
-    for name in ("p1", "p3"):
+    for name in ("p1", "p3", "link"):
         if name in emu.endpoints:
             print("%s: %s" % (name, emu.describe(name)), flush=True)
     stop = threading.Event()

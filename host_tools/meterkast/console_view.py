@@ -2,12 +2,14 @@
 
 The live view (rich) redraws a few times a second: power now, the registers, the phases, a
 sparkline of net power over the last minutes, the counters (telegrams, CRC/syntax/tag/FCS
-errors, frame-counter gaps, unknown and skipped bytes) and the latest notes.
+errors, frame-counter gaps, unknown and skipped bytes) and the latest notes. On an internal
+link it shows the newest frame of each type and the link decoder's counters instead.
 """
 import time
 from collections import Counter, deque
 
-from meterkast.frames import ENCRYPTED, HDLC, SKIPPED, UNKNOWN
+from meterkast.frames import ENCRYPTED, HDLC, LINK, SKIPPED, UNKNOWN
+from meterkast.link_frames import link_line
 
 _BARS = "▁▂▃▄▅▆▇█"
 _REGISTERS = (("import T1", "1-0:1.8.1"), ("import T2", "1-0:1.8.2"),
@@ -35,6 +37,8 @@ class Stats:
         self.history = deque()  # (time s, net power kW)
         self.notes = deque(maxlen=6)
         self.hdlc_recent = deque(maxlen=8)
+        self.link_latest = {}  # link frame type -> newest accepted Frame of it
+        self.link_counters = None  # the link decoder's counters (once a link frame went by)
         self.started = time.monotonic()
 
     @property
@@ -61,6 +65,8 @@ class Stats:
             self._frame_counter(frame)
         if kind == HDLC:
             self.hdlc_recent.append(frame)
+        if kind == LINK:
+            self._link(frame)
         if frame.ok and frame.telegram is not None:
             self.ok += 1
             self.last = frame.telegram
@@ -71,6 +77,18 @@ class Stats:
             self.history.append((t, net))
             while self.history and self.history[0][0] < t - self.history_s:
                 self.history.popleft()
+
+    def _link(self, frame):
+        d = frame.link or {}
+        if frame.link_counters is not None:
+            self.link_counters = frame.link_counters
+        if frame.ok:
+            self.link_latest[d.get("type")] = frame
+        if d.get("missed"):
+            self.notes.append("link: %d frames missing before seq %d" % (d["missed"], d["seq"]))
+        if d.get("restart"):
+            self.notes.append("link: sequence restarted at seq %d (a metering module restart?)"
+                              % d["seq"])
 
     def _frame_counter(self, frame):
         title = frame.system_title
@@ -88,9 +106,12 @@ class Stats:
             self.notes.append("frame counter went back %d -> %d (replay or reset?)" % (last, fc))
 
     def as_json(self):
-        return {"telegrams_ok": self.ok, "frames": dict(self.kinds), "errors": dict(self.problems),
-                "fc_gaps": self.fc_gaps, "fc_back": self.fc_back,
-                "unknown_bytes": self.unknown_bytes, "skipped_bytes": self.skipped_bytes}
+        out = {"telegrams_ok": self.ok, "frames": dict(self.kinds), "errors": dict(self.problems),
+               "fc_gaps": self.fc_gaps, "fc_back": self.fc_back,
+               "unknown_bytes": self.unknown_bytes, "skipped_bytes": self.skipped_bytes}
+        if self.link_counters is not None:
+            out["link"] = dict(self.link_counters)
+        return out
 
 
 def _num(v):
@@ -117,6 +138,8 @@ def frame_line(frame):
         return "unknown %d B: %s%s" % (len(frame.raw), hx, " ..." if len(frame.raw) > 32 else "")
     if kind == SKIPPED:
         return "skipped %d bytes: %s" % (frame.skipped, frame.reason)
+    if kind == LINK:
+        return link_line(frame.link or {}, len(frame.raw), frame.error)
     if kind == HDLC:
         d = frame.hdlc
         parts = ["hdlc %s -> %s" % (d.get("src", "?"), d.get("dst", "?")), d.get("control", "?")]
@@ -216,6 +239,9 @@ class LiveView:
             parts.append(Text("net power (import - export), last %d min: %.3f .. %.3f kW"
                               % (s.history_s // 60, lo, hi)))
             parts.append(Text(line, style="cyan"))
+        elif s.link_latest:
+            for fr in s.link_latest.values():
+                parts.append(Text(frame_line(fr)))
         elif s.hdlc_recent:
             for fr in s.hdlc_recent:
                 parts.append(Text(frame_line(fr)))
@@ -229,6 +255,14 @@ class LiveView:
                   "fc gaps %d" % s.fc_gaps,
                   "unknown %d B" % s.unknown_bytes, "skipped %d B" % s.skipped_bytes)
         parts.append(c)
+        lc = s.link_counters
+        if lc is not None:
+            parts.append(Text(
+                "link: frames %d  garbage %d B  header %d  length %d  fcs %d  value %d  "
+                "gaps %d (%d frames)  duplicates %d  restarts %d" % (
+                    lc["frames"], lc["garbage"], lc["header_errors"], lc["length_errors"],
+                    lc["crc_errors"], lc["value_errors"], lc["seq_gaps"], lc["frames_missed"],
+                    lc["duplicates"], lc["seq_resets"])))
         if s.kinds:
             parts.append(Text("frames: " + ", ".join("%s %d" % kv for kv in sorted(s.kinds.items())),
                               style="dim"))

@@ -18,7 +18,7 @@ from meterkast import firmware_dir, runcheck
 from meterkast.cli import CliError
 from meterkast.endpoints import open_endpoint, parse_spec
 from meterkast.faults import FaultSpec
-from meterkast.line import Line
+from meterkast.line import Line, LineMonitor
 
 # Bytes that may wait to go into the meter on one line: a UART's FIFO (32) and the firmware's
 # receive buffer (hal.board.uart: 512), twice over for the bytes in flight. More is dropped.
@@ -87,7 +87,7 @@ class Emulator:
                  baudrate=115200, on_event=None, extra_args=(), heapsize=None, p1_faults=None,
                  p3_faults=None, capture=None, firmware=None, frontend=None, plain_p1=False,
                  p3_inactivity=120, check_flash=True, modules="single", link_faults=None,
-                 metering_main=None):
+                 metering_main=None, link_monitor=None):
         # Every option is checked before anything is created or started (meterkast.runcheck);
         # check_flash=False lets a test boot the firmware on a flash image that does not mount.
         runcheck.check_run(p1=p1, p3=p3, start=start, speed=speed, duration=duration,
@@ -98,6 +98,12 @@ class Emulator:
             raise CliError("--modules %r: one of %s" % (modules, ", ".join(MODULES)))
         if link_faults and modules != "two":
             raise CliError("--link-faults needs --modules two (a single board has no link line)")
+        if link_monitor is not None and modules != "two":
+            raise CliError("--link-monitor needs --modules two (a single board has no link line)")
+        runcheck.check_port(link_monitor, "link-monitor")
+        # An endpoint (SPEC) with a read-only copy of what the comms module receives on the link
+        self.link_monitor = link_monitor
+        self.monitor = None
         self.modules = modules
         # A metering module's main script other than the firmware's (tests: a hostile module)
         self.metering_main = Path(metering_main) if metering_main else None
@@ -182,6 +188,9 @@ class Emulator:
             if name == "p3" and hasattr(endpoint, "idle_s"):
                 endpoint.idle_s = self.p3_inactivity  # a silent TCP client frees the port
             ports += ["--" + name, os.ttyname(slave)]
+        if self.link_monitor is not None:
+            self.endpoints["link"] = open_endpoint(self.link_monitor, self.baudrate,
+                                                   "--link-monitor")
         if self.keys:
             self.record.open_session()
         if self.modules == "single":
@@ -192,6 +201,10 @@ class Emulator:
             rx_master, rx_slave = self._pty()  # the comms module's RX line
             self.lines["link"] = Line("link", tx_master, _Diode(rx_master), self.baudrate,
                                       faults=self.faults["link"], capture=self._capture_writer)
+            if "link" in self.endpoints:  # "out": metering -> comms, as delivered (after faults)
+                self.monitor = LineMonitor("link", self.endpoints["link"], "out")
+                self.lines["link"].taps.append(self.monitor.tap)
+                self.monitor.start()
             self.proc = self._spawn("comms", ["--module", "comms", "--link", os.ttyname(rx_slave)]
                                     + self._comms_args() + ports)
             self.start_metering()
@@ -454,6 +467,9 @@ class Emulator:
         for line in self.lines.values():
             if line.is_alive():
                 line.join(1)
+        if self.monitor is not None:
+            self.monitor.close()
+            self.monitor = None
         for ep in self.endpoints.values():
             ep.close()
         if self._capture_writer is not None:

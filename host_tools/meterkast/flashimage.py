@@ -1,7 +1,7 @@
 """Read a meter's flash image on the host: the "read the flash of a board" tool.
 
 The image is a LittleFS v2 file system (4 KiB blocks) exactly as the firmware writes it; the
-record layouts are documented in firmware/metrology/store.py and profile.py and decoded here
+record layouts are documented in firmware/metering/store.py and profile.py and decoded here
 independently.
 """
 import struct

@@ -10,6 +10,9 @@ and unknown bytes, whatever the read boundaries, and verify each one.
 * HDLC (IEC 62056-46 frame format type 3): `7E A0.. <format 2> <dst> <src> <control> [HCS 2
   <info>] FCS 2 7E`. There is no byte stuffing, so frames are cut by the 11-bit length of the
   format field; HCS and FCS are CRC-16/X.25, LSB first.
+* Internal link frames (docs/link.md, the metering module to the comms module): `A5 3C <type>
+  <version> <len> <seq 2> <HCRC 2> <body> <FCS 2> 5A`, found, checked and decoded by the
+  firmware's own receiver (meterkast.link_frames), with `FrameDecoder(link=True)`.
 * Anything else is reported as unknown bytes (hex).
 
 A frame cut short (the next frame's start shows up inside it) is reported as truncated, and
@@ -23,12 +26,14 @@ from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 
 from meterkast.errors import CliError
+from meterkast.link_frames import LinkSplitter
 from meterkast.p1 import Telegram
 from meterkast.p1 import crc16 as _crc16_arc
 
 P1 = "p1"
 ENCRYPTED = "p1-encrypted"
 HDLC = "hdlc"
+LINK = "link"
 UNKNOWN = "unknown"
 SKIPPED = "skipped"
 
@@ -139,10 +144,20 @@ class Frame:
         self.frame_counter = None
         self.tag_ok = None
         self.hdlc = None
+        self.link = None  # a link frame's values (meterkast.link_frames), "type" first
+        self.link_counters = None  # the link decoder's counters just after this frame
         self.reason = None
         self.skipped = 0
 
     def as_json(self, show_bad=False):
+        if self.kind == LINK:
+            d = dict(self.link or {})
+            d["kind"] = LINK
+            d["ok"] = self.ok
+            if self.error:
+                d["error"] = self.error
+            d["length"] = len(self.raw)
+            return d
         d = {}
         t = self.telegram
         if t is not None and (self.ok or show_bad):
@@ -326,20 +341,38 @@ def _telegram_inside(buf, a):
     return False
 
 
-class FrameDecoder:
-    """Feed bytes as they come; get Frames back. Keeps only what an unfinished frame needs."""
+def _link_frame(item):
+    f = Frame(LINK, item.raw, item.ok, item.error, item.problem)
+    f.link = item.info
+    f.link_counters = item.counters
+    return f
 
-    def __init__(self, keys=None, max_len=8192):
+
+class FrameDecoder:
+    """Feed bytes as they come; get Frames back. Keeps only what an unfinished frame needs.
+
+    link=True: internal link frames too. The link receiver sees the stream first and takes out
+    the frames it finds; the rest goes on to the P1/HDLC framing as before.
+    """
+
+    def __init__(self, keys=None, max_len=8192, link=False):
         self.keys = keys
         self.max_len = max_len
         self.buf = bytearray()
         self.unknown = bytearray()
         self.saw_crc = False  # after one CRC-carrying telegram, a CRC-less one is an error
         self._after_hdlc = False
+        self.link = LinkSplitter() if link else None
+
+    def link_counters(self):
+        """The link decoder's counters, once a link frame went by (else None)."""
+        if self.link is None or not self.link.seen:
+            return None
+        return self.link.counters()
 
     def resync(self, skipped, reason):
         """The reader dropped bytes (it fell behind): forget the partial frame, say how much."""
-        lost = len(self.buf) + len(self.unknown)
+        lost = len(self.buf) + len(self.unknown) + (self.link.drop() if self.link else 0)
         self.buf.clear()
         self.unknown.clear()
         self._after_hdlc = False
@@ -351,6 +384,13 @@ class FrameDecoder:
     def flush(self, final=False):
         """Report unknown bytes held back (call when the line goes quiet). final: the stream has
         ended, so a frame still waiting for bytes never gets them: report those bytes too."""
+        out = []
+        if self.link is not None:
+            for data in self.link.release(force=final):
+                out += self._feed(data)
+        return out + self._flush(final)
+
+    def _flush(self, final=False):
         if final and self.buf:
             if self._after_hdlc and self.buf[0] == 0x7E:
                 del self.buf[:1]  # the last frame's closing flag
@@ -367,6 +407,18 @@ class FrameDecoder:
         return f
 
     def feed(self, data):
+        if self.link is None:
+            return self._feed(data)
+        out = []
+        for item in self.link.feed(data):
+            if isinstance(item, bytes):
+                out += self._feed(item)
+            else:
+                out += self._flush()  # unknown bytes that came before it go first
+                out.append(_link_frame(item))
+        return out
+
+    def _feed(self, data):
         buf = self.buf
         buf += data
         out = []

@@ -1,6 +1,6 @@
 """What keeps a GCM IV from ever repeating outside the meter: locks and the counter record.
 
-The firmware's invocation counters (comms.counter) never repeat a value *within one flash
+The firmware's invocation counters (comms.crypto.counter) never repeat a value *within one flash
 state*. A state that is lost, copied, rolled back or shared would start them again, and with
 them the IVs (system title || counter) under the same keys. So whoever holds a keys file keeps,
 beside it, the record of the highest counter ever reserved with those keys, per port:
@@ -29,7 +29,7 @@ import time
 from meterkast.errors import CliError
 
 PORTS = ("p1", "management")
-# Reservations (comms.counter's default 256 values each) a killed host may not have recorded.
+# Reservations (comms.crypto.counter's default 256 values each) a killed host may not have recorded.
 UNRECORDED_SLACK = 4 * 256
 
 

@@ -284,3 +284,91 @@ class Line(threading.Thread):
             return
         self._overflow_told = (total, now)
         self.on_overflow(self.line_name, total)
+
+
+class LineMonitor(threading.Thread):
+    """A read-only copy of what one direction of a line delivers, at an endpoint (a pty, a TCP
+    listener, a device): `meterkast run --link-monitor`.
+
+    Put `tap` among the line's taps: it queues the bytes the line delivers in `direction`, and
+    this thread hands them to the endpoint (so a slow or absent watcher never holds up the
+    line) and serves the endpoint (a TCP endpoint takes its client in read()). Whatever the
+    outside sends is read and thrown away: nothing reaches the line.
+    """
+
+    LIMIT = 65536  # bytes queued at most; a watcher further behind loses the oldest
+
+    def __init__(self, name, endpoint, direction="out"):
+        super().__init__(name="monitor-" + name, daemon=True)
+        self.endpoint = endpoint
+        self.direction = direction
+        self.bytes = 0  # handed to the endpoint
+        self.dropped = 0  # lost because the queue was full
+        self._queue = bytearray()
+        self._lock = threading.Lock()
+        self._wake_r, self._wake_w = os.pipe()
+        os.set_blocking(self._wake_r, False)
+        os.set_blocking(self._wake_w, False)
+        self._halt = threading.Event()
+        self._closed = False
+
+    def tap(self, direction, data):
+        if direction != self.direction or not data:
+            return
+        with self._lock:
+            if self._closed:
+                return
+            self._queue += data
+            over = len(self._queue) - self.LIMIT
+            if over > 0:
+                del self._queue[:over]
+                self.dropped += over
+            self._wake()
+
+    def _wake(self):
+        try:
+            os.write(self._wake_w, b"\0")
+        except OSError:  # the pipe is full: a wake-up is pending anyway
+            pass
+
+    def stop(self):
+        self._halt.set()
+        with self._lock:
+            if not self._closed:
+                self._wake()
+
+    def close(self):
+        """Stop the thread and free its pipe (the endpoint is its owner's to close)."""
+        self.stop()
+        if self.is_alive():
+            self.join(2)
+        with self._lock:
+            if self._closed or self.is_alive():  # still running (stuck in a write): keep its fds
+                return
+            self._closed = True
+            for fd in (self._wake_r, self._wake_w):
+                try:
+                    os.close(fd)
+                except OSError:
+                    pass
+
+    def run(self):
+        while not self._halt.is_set():
+            fds = self.endpoint.fds()
+            try:
+                ready, _, _ = select.select([self._wake_r] + fds, [], [], 0.2)
+            except (OSError, ValueError):
+                ready = []
+            if self._wake_r in ready:
+                try:
+                    os.read(self._wake_r, 4096)
+                except OSError:
+                    pass
+            if any(fd in ready for fd in fds):
+                self.endpoint.read()  # read-only: what the watcher sends goes nowhere
+            with self._lock:
+                data = bytes(self._queue)
+                self._queue.clear()
+            if data:
+                self.endpoint.write(data)
+                self.bytes += len(data)

@@ -8,7 +8,7 @@
 import sys
 import time
 
-from comms.gcm import Gcm
+from comms.crypto.gcm import Gcm
 
 _FRAME = 1024
 _AAD = 17  # security control byte, 8-byte system title, 8 more header bytes: a DLMS-sized AAD

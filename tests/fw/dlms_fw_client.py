@@ -7,7 +7,7 @@
 import os
 import sys
 
-from comms.gcm import Gcm
+from comms.crypto.gcm import Gcm
 
 CLIENT_TITLE = b"HES\x00\x00\x00\x00\x0a"
 SYSTEM_TITLE = b"MKS\x00\x00\x00\x00\x01"

@@ -1,4 +1,4 @@
-# Checks comms.gcm against a batch of cases written by the host tests (NIST CAVP vectors,
+# Checks comms.crypto.gcm against a batch of cases written by the host tests (NIST CAVP vectors,
 # random cases from the host's `cryptography`). One process checks the whole file.
 #
 # usage: micropython gcm_driver.py viper|bytecode|auto CASEFILE
@@ -14,7 +14,7 @@
 # "checked <records> E <e> D <d> F <f> failures <k>".
 import sys
 
-from comms.gcm import Gcm, GcmAuthError
+from comms.crypto.gcm import Gcm, GcmAuthError
 
 _SHOW = 5
 

@@ -137,7 +137,7 @@ def mount_ram(flash, point, fresh=False):
 
 def build_server(storage, rows=96, start="2024-03-12T10:07:00Z", keys=None, capacity=960):
     """A DlmsServer on fakes: (server, profile, clock)."""
-    from comms.dlms_server import DlmsServer
+    from comms.dlms.server import DlmsServer
 
     clock = FakeClock(tz.parse_iso(start))
     last = (clock.utc() // 900) * 900

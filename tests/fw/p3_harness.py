@@ -16,8 +16,8 @@ import select
 import sys
 from array import array
 
-from comms.dlms_server import DlmsServer
-from comms.p3 import P3Port
+from comms.dlms.server import DlmsServer
+from comms.dlms.p3 import P3Port
 from hal.unix.uart import PtyUart
 from p3_fakes import FakeClock, FakeProfile, day_rows, load_keys, make_readings
 from util import tz

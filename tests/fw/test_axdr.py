@@ -1,6 +1,6 @@
-# comms.axdr under the real MicroPython: length forms, the reader's bounds, COSEM date-time
+# comms.dlms.axdr under the real MicroPython: length forms, the reader's bounds, COSEM date-time
 # (Europe/Amsterdam with the Blue Book deviation sign) across both DST changes.
-from comms import axdr
+from comms.dlms import axdr
 from dlms_fw_client import fail
 from util import tz
 

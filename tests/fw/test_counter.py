@@ -1,10 +1,10 @@
-# comms.counter under the real MicroPython, on LittleFS in RAM (the meter's flash file system):
+# comms.crypto.counter under the real MicroPython, on LittleFS in RAM (the meter's flash file system):
 # values never repeat across restarts, damaged slot files, and power cuts during flash writes.
 import os
 
 import vfs
 
-from comms.counter import CounterCorrupt, CounterExhausted, InvocationCounter
+from comms.crypto.counter import CounterCorrupt, CounterExhausted, InvocationCounter
 from ram_flash import PowerCut, RamFlash  # noqa: F401
 
 MOUNT = "/ic_flash"

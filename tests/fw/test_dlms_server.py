@@ -1,11 +1,11 @@
-# comms.dlms_server under the real MicroPython, APDU level (no HDLC), storage on LittleFS in RAM:
+# comms.dlms.server under the real MicroPython, APDU level (no HDLC), storage on LittleFS in RAM:
 # HLS-GMAC association, GET normal and with blocks, profile selections (entry, range with
 # repeated timestamps, columns, damaged entries), a profile that moves during a long GET,
 # counters that survive restarts and power cuts, and the refusals.
 import os
 
-from comms import axdr
-from comms.dlms_security import ReceivedCounter
+from comms.dlms import axdr
+from comms.dlms.security import ReceivedCounter
 from dlms_fw_client import FwClient, entry_params, fail, keys
 from p3_fakes import FakeProfile, PowerCut, RamFlash, build_server, mount_ram
 from util import tz

@@ -8,7 +8,7 @@ from array import array
 from contract import frontend as fe
 from hal.unix.frontends import build_measuring
 from hal.unix.signals import ConstantWorld, Mains
-from metrology.adc_frontend import AdcFrontend
+from metering.adc_frontend import AdcFrontend
 
 KINDS = ("waveform", "ic")
 SENTINEL = 0x5A5A5A5

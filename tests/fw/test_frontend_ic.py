@@ -1,5 +1,5 @@
 # The metering-IC supplier: the emulated ADE7953 (hal.unix.metering_ic) behaves like the chip on
-# the wire and in its registers, and the firmware driver (metrology.ade7953, ic_frontend) uses
+# the wire and in its registers, and the firmware driver (metering.ade7953, ic_frontend) uses
 # it right: frames, widths, read-with-reset, roll-over, no-load, accumulation modes, unlock,
 # soft reset, write verification, and an allocation-free measure() on a plain SPI bus.
 import math
@@ -10,8 +10,8 @@ from contract import frontend as fe
 from hal.unix import metering_ic as mic
 from hal.unix.frontends import build_measuring
 from hal.unix.signals import ConstantWorld, Mains, Sensor
-from metrology import ade7953 as ade
-from metrology.ic_frontend import IcFrontend
+from metering import ade7953 as ade
+from metering.ic_frontend import IcFrontend
 
 
 def chipset(irms=5.0, phi=0.0, vrms=230.0, phases=3, unlocked=True):
@@ -253,7 +253,7 @@ def board_factory():
     # hal.board calls from_board(machine, spec, clock): here machine.SPI and machine.Pin are the
     # emulated bus and chip selects
     cs = chipset()
-    from metrology.ic_frontend import from_board
+    from metering.ic_frontend import from_board
 
     class Machine:
         class Pin:

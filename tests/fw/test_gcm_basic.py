@@ -1,9 +1,9 @@
-# comms.gcm under the real MicroPython: known answers, tag lengths, in-place use, tampering,
+# comms.crypto.gcm under the real MicroPython: known answers, tag lengths, in-place use, tampering,
 # both implementations, and no heap allocation in encrypt_into/decrypt_into.
 import micropython
 from binascii import unhexlify as h
 
-from comms.gcm import Gcm, GcmAuthError
+from comms.crypto.gcm import Gcm, GcmAuthError
 
 # McGrew & Viega, "The Galois/Counter Mode of Operation", test cases 1-4 (AES-128):
 # key, IV, AAD, plaintext, ciphertext, 16-byte tag

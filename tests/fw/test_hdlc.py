@@ -1,6 +1,6 @@
-# comms.hdlc under the real MicroPython: CRC, framing by length (0x7E inside frames and FCS),
+# comms.dlms.hdlc under the real MicroPython: CRC, framing by length (0x7E inside frames and FCS),
 # SNRM/UA negotiation, segmentation both ways paced by RR, retransmission, DM/FRMR, garbage.
-from comms.hdlc import HdlcServer, crc16
+from comms.dlms.hdlc import HdlcServer, crc16
 from dlms_fw_client import fail
 
 SERVER = b"\x03"  # logical 1, one-byte form

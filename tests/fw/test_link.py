@@ -7,7 +7,7 @@ from array import array
 
 from contract import link as L
 from contract import reading as rd
-from metrology import profile as pf
+from metering import profile as pf
 from util.tz import to_seconds
 
 # -- the layout agrees with the other contracts -------------------------------------------------

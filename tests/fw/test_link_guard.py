@@ -1,4 +1,4 @@
-# comms.link_guard under the real MicroPython: an honest metering module over the link is believed
+# comms.link.guard under the real MicroPython: an honest metering module over the link is believed
 # in full; a hostile one (registers backwards, absurd power, energy jumps, replayed frames,
 # captures off the quarter hour, in the future or inconsistent, a module swap, silence, a
 # restart) is refused or logged with the right code and count, while the served registers never
@@ -6,7 +6,7 @@
 import micropython
 from array import array
 
-from comms import link_guard as G
+from comms.link import guard as G
 from contract import link as L
 from contract import reading as rd
 from util.tz import to_seconds

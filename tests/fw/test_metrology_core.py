@@ -3,9 +3,9 @@ import micropython
 
 from contract import frontend as fe
 from contract import reading as rd
-from metrology.metrology import Metrology
-from metrology.registers import EXPORT_T2, IMPORT_T1, EnergyRegisters
-from metrology.tariff import tariff
+from metering.metrology import Metrology
+from metering.registers import EXPORT_T2, IMPORT_T1, EnergyRegisters
+from metering.tariff import tariff
 from util.tz import civil_into, to_seconds
 
 

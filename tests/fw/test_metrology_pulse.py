@@ -1,11 +1,11 @@
-# metrology.pulse: 1000 imp/kWh = one pulse per 3,600,000 mWs, remainder carried exactly; other
+# metering.pulse: 1000 imp/kWh = one pulse per 3,600,000 mWs, remainder carried exactly; other
 # meter constants; the LED and callback; the metrology task feeds it |net energy|.
 import micropython
 
 from contract import frontend as fe
 from contract.reading import ReadingQueue
-from metrology.metrology import Metrology
-from metrology.pulse import PulseOutput
+from metering.metrology import Metrology
+from metering.pulse import PulseOutput
 
 
 class Led:

@@ -1,4 +1,4 @@
-# metrology.waveform under the real MicroPython: P, Vrms, Irms, PF and frequency of known sampled
+# metering.waveform under the real MicroPython: P, Vrms, Irms, PF and frequency of known sampled
 # waveforms; DC offset removal; phase calibration; whole-cycle windows; viper and bytecode bit
 # for bit the same; the per-cycle work allocation-free under heap_lock.
 # The samples are made here with math.sin, independently of the emulator's waveform source.
@@ -6,7 +6,7 @@ import math
 import micropython
 from array import array
 
-from metrology import waveform as wf
+from metering import waveform as wf
 
 FS = 3200
 VPC = 450 / 32767  # volts per count

@@ -118,13 +118,13 @@ assert meter.comms.p3.server.security is not None, "P3 has its management keys"
 
 # The probes work: from the meter both modules are reached, with the keys.
 everything, mods = walk(meter, lambda o: False)
-assert "comms.secure" in mods and "metrology.metrology" in mods, mods
+assert "comms.secure" in mods and "metering.metrology" in mods, mods
 assert "hal.unix.clock" in mods and "hal.unix.flash" in mods, mods
 assert _holds_key(everything), "the walk finds the keys where they are"
 
 # The metering module reaches nothing of comms.
 objs, mods = walk(meter.metering, lambda o: False)
-assert "metrology.metrology" in mods and "metrology.link_tx" in mods, mods
+assert "metering.metrology" in mods and "metering.link_tx" in mods, mods
 assert "hal.memlink" in mods, "the metering module's TX line"
 for m in mods:
     assert not m.startswith("comms"), "the metering module reaches %s" % m
@@ -132,9 +132,9 @@ assert not _holds_key(objs), "the metering module reaches key material"
 
 # Comms reaches nothing of metrology, and none of the metering side's hardware.
 objs, mods = walk(meter.comms, lambda o: False)
-assert "comms.link_port" in mods and "comms.p1_crypt" in mods, mods
+assert "comms.link.port" in mods and "comms.p1.crypt" in mods, mods
 for m in mods:
-    assert not m.startswith("metrology"), "comms reaches %s" % m
+    assert not m.startswith("metering"), "comms reaches %s" % m
     assert m not in ("hal.unix.clock", "hal.unix.household", "hal.unix.frontend_direct",
                      "hal.unix.flash", "hal.unix", "meter"), "comms reaches %s" % m
 for name in os.listdir(STATE):

@@ -1,8 +1,8 @@
 # The DSMR telegram builder: layout, CRC, clamping, and no allocation per telegram.
 import micropython
 
-from comms.crc16 import Crc16Arc
-from comms.p1_telegram import TelegramBuilder
+from comms.p1.crc16 import Crc16Arc
+from comms.p1.telegram import TelegramBuilder
 from contract import reading as rd
 from util.tz import to_seconds
 

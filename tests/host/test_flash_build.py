@@ -35,7 +35,7 @@ def test_tree_main_py_stays_source_everything_else_mpy(builds):
         single = module_table().files("single")
         expected = sorted(s if s == "main.py" else s[:-3] + ".mpy" for s in sources
                           if not s.startswith("hal/unix/") and module_table().carries("single", s))
-        assert "comms/gcm.mpy" in expected and "metrology/metrology.mpy" in expected, single
+        assert "comms/crypto/gcm.mpy" in expected and "metering/metrology.mpy" in expected, single
         assert files == expected, target
         for rel in files:
             if rel.endswith(".mpy"):
@@ -44,9 +44,9 @@ def test_tree_main_py_stays_source_everything_else_mpy(builds):
 
 
 def test_native_code_is_built_for_each_board(builds):
-    assert arch_of(builds["rp2"][0] / "comms/ghash.mpy") == ARCH["armv6m"]
-    assert arch_of(builds["esp32"][0] / "comms/ghash.mpy") == ARCH["xtensawin"]
-    assert arch_of(builds["emu"][0] / "comms/ghash.mpy") == ARCH["x64"]
+    assert arch_of(builds["rp2"][0] / "comms/crypto/ghash.mpy") == ARCH["armv6m"]
+    assert arch_of(builds["esp32"][0] / "comms/crypto/ghash.mpy") == ARCH["xtensawin"]
+    assert arch_of(builds["emu"][0] / "comms/crypto/ghash.mpy") == ARCH["x64"]
     for target in ("rp2", "esp32"):
         assert arch_of(builds[target][0] / "util/tz.mpy") == ARCH["none"], "bytecode is portable"
     mpy = sum(f["size"] for f in builds["rp2"][1]["files"].values())
@@ -57,12 +57,12 @@ def test_native_code_is_built_for_each_board(builds):
 SMOKE = """
 import sys
 try:
-    import comms.ghash
+    import comms.crypto.ghash
     print("native ok")
 except ValueError as e:
     print("native refused:", e)
-import comms.gcm
-print("gcm native", comms.gcm._native is not None)
+import comms.crypto.gcm
+print("gcm native", comms.crypto.gcm._native is not None)
 from util.tz import parse_iso
 print(parse_iso("2026-06-01T12:00:00Z"))
 """
@@ -130,10 +130,10 @@ NOT_COMMS = (b"metrology.", b"Metrology", b"Recorder", b"RegisterStore", b"Ade79
 def test_each_module_image_carries_only_its_own_code(tmp_path, target):
     images = {m: build(target, tmp_path / m, module=m) for m in ("metering", "comms", "single")}
     files = {m: set(man["files"]) for m, man in images.items()}
-    assert "metrology/metrology.mpy" in files["metering"] and "contract/link.mpy" in files["metering"]
+    assert "metering/metrology.mpy" in files["metering"] and "contract/link.mpy" in files["metering"]
     assert not [f for f in files["metering"] if f.startswith("comms/")]
-    assert "comms/gcm.mpy" in files["comms"] and "contract/link.mpy" in files["comms"]
-    assert not [f for f in files["comms"] if f.startswith("metrology/")]
+    assert "comms/crypto/gcm.mpy" in files["comms"] and "contract/link.mpy" in files["comms"]
+    assert not [f for f in files["comms"] if f.startswith("metering/")]
     assert files["metering"] | files["comms"] | {"hal/memlink.mpy"} == files["single"]
     metering = b"".join((tmp_path / "metering" / f).read_bytes() for f in files["metering"])
     comms = b"".join((tmp_path / "comms" / f).read_bytes() for f in files["comms"])

@@ -1,4 +1,4 @@
-"""comms.gcm against `cryptography`'s AESGCM on thousands of random cases, under MicroPython.
+"""comms.crypto.gcm against `cryptography`'s AESGCM on thousands of random cases, under MicroPython.
 
 Hypothesis draws the cases on the host (derandomized, so CI sees the same ones every run);
 `cryptography` computes the expected ciphertext and tag (its 16-byte tag truncated to the

@@ -1,4 +1,4 @@
-"""comms.gcm against every NIST CAVP AES-128-GCM vector with a 96-bit IV, under MicroPython.
+"""comms.crypto.gcm against every NIST CAVP AES-128-GCM vector with a 96-bit IV, under MicroPython.
 
 The vectors come from the `cryptography_vectors` package (gcmEncryptExtIV128.rsp and
 gcmDecrypt128.rsp, decryption FAIL cases included). They are packed into one file and checked
@@ -114,12 +114,14 @@ def test_every_96bit_nist_vector_on_both_implementations(nist_cases):
 
 
 def test_bytecode_fallback_without_a_native_emitter(nist_cases, tmp_path):
-    """A port without viper fails to compile comms/ghash.py; gcm must still work, in bytecode."""
+    """A port without viper fails to compile comms/crypto/ghash.py; gcm must still work, in bytecode."""
     _, records, _ = nist_cases
-    pkg = tmp_path / "comms"
+    (tmp_path / "comms").mkdir()
+    (tmp_path / "comms" / "__init__.py").write_text("")
+    pkg = tmp_path / "comms" / "crypto"
     pkg.mkdir()
     (pkg / "__init__.py").write_text("")
-    shutil.copy(FIRMWARE / "comms" / "gcm.py", pkg / "gcm.py")
+    shutil.copy(FIRMWARE / "comms" / "crypto" / "gcm.py", pkg / "gcm.py")
     # what the compiler says about @micropython.viper when the native emitter is left out
     broken = "import micropython\n\n\n@micropython.unknown\ndef f():\n    pass\n"
     (pkg / "ghash.py").write_text(broken)

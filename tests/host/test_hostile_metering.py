@@ -25,7 +25,7 @@ from meterkast.emulator import Emulator
 
 ROOT = Path(__file__).resolve().parents[2]
 HOSTILE = ROOT / "tests" / "hostile" / "hostile_metering.py"
-GUARD = ROOT / "firmware" / "comms" / "link_guard.py"
+GUARD = ROOT / "firmware" / "comms" / "link" / "guard.py"
 START = "2024-03-11T21:59:00Z"  # a minute before a quarter hour
 SPEED = 100  # the hostile module's tick (5 meter seconds) every 50 ms
 UNIX_2000 = 946684800
@@ -36,7 +36,7 @@ REGS = ("import_t1_wh", "import_t2_wh", "export_t1_wh", "export_t2_wh")
 
 
 def guard_codes():
-    """The guard's refusal reasons (R_*, C_*) as firmware/comms/link_guard.py numbers them."""
+    """The guard's refusal reasons (R_*, C_*) as firmware/comms/link/guard.py numbers them."""
     text = GUARD.read_text()
     codes = {m[1]: int(m[2]) for m in re.finditer(r"^([RC]_[A-Z]+) = const\((\d+)\)", text, re.M)}
     assert {"R_TIME", "R_BACKWARDS", "R_JUMP", "R_POWER", "C_TIME", "C_FUTURE", "C_BELOW",

@@ -48,19 +48,19 @@ Small.__neg__ = lambda a: Small(-int(a))
 
 @pytest.fixture
 def wf():
-    """metrology.waveform imported under CPython (bytecode twin only), sys state restored."""
+    """metering.waveform imported under CPython (bytecode twin only), sys state restored."""
     saved_path = list(sys.path)
     saved_mods = dict(sys.modules)
     shim = types.ModuleType("micropython")
     shim.const = lambda x: x
     sys.modules["micropython"] = shim
-    sys.modules["metrology.waveform_viper"] = None  # an ImportError: the bytecode fallback
+    sys.modules["metering.waveform_viper"] = None  # an ImportError: the bytecode fallback
     sys.path.insert(0, str(FIRMWARE))
-    for name in [m for m in sys.modules if m == "metrology" or m.startswith("metrology.")]:
-        if name != "metrology.waveform_viper":
+    for name in [m for m in sys.modules if m == "metering" or m.startswith("metering.")]:
+        if name != "metering.waveform_viper":
             del sys.modules[name]
     try:
-        yield importlib.import_module("metrology.waveform")
+        yield importlib.import_module("metering.waveform")
     finally:
         sys.path[:] = saved_path
         sys.modules.clear()

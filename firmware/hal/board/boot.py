@@ -2,7 +2,7 @@
 # MIT license
 #
 # `meterkast flash` writes /meter.json (identity and board settings, "module": what this board
-# is) and, for a comms or single board, the comms keystore (comms.keystore). While it replaces the
+# is) and, for a comms or single board, the comms keystore (comms.crypto.keystore). While it replaces the
 # firmware it leaves /hold, and the meter does not start.
 import json
 import os

@@ -3,7 +3,7 @@
 #
 # The board table (firmware/boards) names this module as the front-end factory. One ADE7953
 # per phase shares the SPI bus, each with its own chip-select pin; the driver and the contract
-# adapter are metrology.ade7953 and metrology.ic_frontend (supplier B), which receive the bus
+# adapter are metering.ade7953 and metering.ic_frontend (supplier B), which receive the bus
 # and the pins and never import `machine` themselves. On a board the chips integrate in real
 # time, so there is no `advance` hook.
 #
@@ -16,8 +16,8 @@ import machine
 from micropython import const
 
 from hal.board.frontend import FrontendMissing
-from metrology.ade7953 import Ade7953, BusError
-from metrology.ic_frontend import BOARD_SCALE, IcFrontend
+from metering.ade7953 import Ade7953, BusError
+from metering.ic_frontend import BOARD_SCALE, IcFrontend
 
 _UNITY = const(0x400000)  # gain registers: value / 0x400000
 

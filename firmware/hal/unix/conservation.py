@@ -172,13 +172,13 @@ def _no_pin(value=None):
 
 def _frontend(kind, profile):
     if kind == "waveform":
-        from metrology.adc_frontend import AdcFrontend
+        from metering.adc_frontend import AdcFrontend
 
         src = SquareSource(profile)
         return AdcFrontend(src, src.factory_calibration(), full_rate=False)
     if kind == "ic":
-        from metrology.ade7953 import Ade7953
-        from metrology.ic_frontend import IcFrontend
+        from metering.ade7953 import Ade7953
+        from metering.ic_frontend import IcFrontend
 
         feed = ChipFeed(profile)
         chips = [Ade7953(feed.spi(p), _no_pin) for p in range(3)]

@@ -96,8 +96,8 @@ def calibrate_waveform(sensors, phases=3, seed=1, fs=3200, un=230.0, ib=5.0, f=5
                        seconds=2):
     """[(volts_per_count, amps_per_count, lead_deg, v_offset, i_offset)] per phase, measured."""
     from hal.unix.waveform_source import WaveformSource
-    from metrology import waveform as wf
-    from metrology.adc_frontend import AdcFrontend
+    from metering import waveform as wf
+    from metering.adc_frontend import AdcFrontend
 
     def measure(phi, cal):
         mains = _bench(phases, phi, un, ib, f)
@@ -127,8 +127,8 @@ def calibrate_waveform(sensors, phases=3, seed=1, fs=3200, un=230.0, ib=5.0, f=5
 def calibrate_ic(sensors, phases=3, seed=1, un=230.0, ib=5.0, f=50.0, seconds=2):
     """[(AVGAIN, AIGAIN, AWGAIN, PHCALA)] per phase, measured through the SPI driver."""
     from hal.unix.metering_ic import CLOCK_HZ, ChipSet
-    from metrology import ade7953 as ade
-    from metrology.ic_frontend import BOARD_SCALE, IcFrontend
+    from metering import ade7953 as ade
+    from metering.ic_frontend import BOARD_SCALE, IcFrontend
 
     def measure(phi, cal):
         mains = _bench(phases, phi, un, ib, f)

@@ -3,10 +3,10 @@
 #
 #   direct    the household's power, held for the second (an ideal sensor)
 #   waveform  supplier A: emulated ADC samples (hal.unix.waveform_source) through the window DSP
-#             (metrology.adc_frontend); every sample at speed <= 1, one representative
+#             (metering.adc_frontend); every sample at speed <= 1, one representative
 #             window per meter second above that
 #   ic        supplier B: three emulated ADE7953 chips on an emulated SPI bus
-#             (hal.unix.metering_ic) read by metrology.ic_frontend
+#             (hal.unix.metering_ic) read by metering.ic_frontend
 # All three measure the same world, so their registers agree to their accuracy.
 KINDS = ("direct", "waveform", "ic")
 FS = 3200  # ADC samples per second per channel: 64 per cycle at 50 Hz
@@ -40,7 +40,7 @@ def build_measuring(kind, mains, un_dv=2300, seed=1, full_rate=True, ib_ma=5000,
         calibration = calibrate(kind, sensors, mains.phases, seed, un_dv, ib_ma)
     if kind == "waveform":
         from hal.unix.waveform_source import WaveformSource
-        from metrology.adc_frontend import AdcFrontend
+        from metering.adc_frontend import AdcFrontend
 
         src = WaveformSource(mains, sensors, FS, seed=seed)
         if calibration == "model":
@@ -48,8 +48,8 @@ def build_measuring(kind, mains, un_dv=2300, seed=1, full_rate=True, ib_ma=5000,
         return AdcFrontend(src, calibration, full_rate, ib_ma, un_dv, impl=impl)
     if kind == "ic":
         from hal.unix.metering_ic import ChipSet
-        from metrology.ade7953 import Ade7953
-        from metrology.ic_frontend import IcFrontend
+        from metering.ade7953 import Ade7953
+        from metering.ic_frontend import IcFrontend
 
         chipset = ChipSet(mains, sensors, seed)
         chips = [Ade7953(chipset.bus, pin) for pin in chipset.pins]

@@ -5,12 +5,12 @@
 # (MICROPYPATH=firmware:.frozen); prints one JSON object, which `meterkast bench link` reads.
 # It uses nothing of the unix port, so it runs on a board unchanged (e.g. `mpremote run`).
 #
-# The metering end: the firmware's encoder (the configuration of metrology.link_tx) runs a
+# The metering end: the firmware's encoder (the configuration of metering.link_tx) runs a
 # simulated day, 86,400 calls of second() with a capture added at every quarter hour (96),
 # reading first: what it emits is counted by frame type, and every second() call is timed.
 # The comms end: the frames of the first `decode_seconds` meter seconds of that day are fed, a
 # second's bytes at a time as a UART read would hand them over, to a bare LinkDecoder (with its
-# profile copy) and to the comms module's own link port (comms.link_port.LinkPort: the decoder
+# profile copy) and to the comms module's own link port (comms.link.port.LinkPort: the decoder
 # with the sink that hands every frame to the link guard, fills comms' reading queue and sets
 # its clock; no flash store), each call timed. The load is steady (4.8 kW over three phases):
 # the guard believes every reading and capture, and the bench checks that it did.
@@ -18,13 +18,13 @@ import json
 import sys
 import time
 
-from comms.link_clock import LinkClock
-from comms.link_port import LinkPort
+from comms.link.clock import LinkClock
+from comms.link.port import LinkPort
 from contract import link as L
 from contract import reading as rd
 from contract.reading import ReadingQueue
-from metrology.link_tx import FW_ID, IMAX_MA, VERSION
-from metrology.profile import DAYLIGHT_SAVING
+from metering.link_tx import FW_ID, IMAX_MA, VERSION
+from metering.profile import DAYLIGHT_SAVING
 from util.tz import to_seconds
 
 DAY = 86400

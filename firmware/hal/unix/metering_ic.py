@@ -2,7 +2,7 @@
 # MIT license
 #
 # One chip per phase, as a three-phase meter built from single-phase chips would have, on one
-# SPI bus with a chip-select pin each. The firmware driver (metrology/ade7953.py) sees only
+# SPI bus with a chip-select pin each. The firmware driver (metering/ade7953.py) sees only
 # machine.SPI / machine.Pin behaviour: CS low, bytes clocked both ways, CS high.
 #
 # Modelled on the ADE7953 datasheet and its register map (Pfannex/ADE7953_Breakoutboard

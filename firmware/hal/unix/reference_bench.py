@@ -20,7 +20,7 @@ from contract import frontend as fe
 from contract.reading import ReadingQueue
 from hal.unix.frontends import build_measuring
 from hal.unix.signals import ConstantWorld, Mains
-from metrology.metrology import Metrology
+from metering.metrology import Metrology
 
 UN = 230.0
 IB = 5.0

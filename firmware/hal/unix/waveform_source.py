@@ -7,7 +7,7 @@
 # clipping at full scale. Deterministic: the samples of (second, phase, position) are always the
 # same, whatever was read before.
 #
-# Sample-source contract (what metrology.adc_frontend asks of a board's ADC driver too):
+# Sample-source contract (what metering.adc_frontend asks of a board's ADC driver too):
 #   fs, phases                      samples per second per channel; 1 or 3 phases
 #   read(second, phase, offset, n, vbuf, ibuf)
 #                                   fill vbuf[0:n] / ibuf[0:n] (array 'h') with the samples

@@ -1,7 +1,7 @@
 # meterkast board emulator: the physical world behind the emulated board's SPI bus.
 #
 # The emulated board measures exactly as a real one: the board table's metering-IC front-end
-# (hal.board.ic, metrology.ade7953, metrology.ic_frontend) talks SPI to ADE7953 chips. Here the
+# (hal.board.ic, metering.ade7953, metering.ic_frontend) talks SPI to ADE7953 chips. Here the
 # chips are the emulator's models (firmware/hal/unix/metering_ic.py), measuring the seeded
 # simulated household of `meterkast run` (household.py, signals.py). The host copies those files
 # here under emu_ names so they cannot collide with the firmware's packages on the flash.

@@ -1,10 +1,10 @@
 # meterkast: the native (viper) sample kernel of the window DSP
 # MIT license
 #
-# Bit for bit the same algorithm as metrology.waveform.kernel (read that one first; the state
+# Bit for bit the same algorithm as metering.waveform.kernel (read that one first; the state
 # words are documented there). It lives in its own module so that a port without a native
 # emitter (a SyntaxError when this source compiles) or an .mpy built for another architecture
-# (a ValueError at import) costs only this file: metrology.waveform falls back to bytecode.
+# (a ValueError at import) costs only this file: metering.waveform falls back to bytecode.
 #
 # Portable between 32-bit viper (boards) and 64-bit viper (unix x64): every intermediate value
 # stays below 2**30 in magnitude, so a 32-bit machine word never overflows. ptr32 loads are
@@ -13,7 +13,7 @@
 import micropython
 from micropython import const
 
-# state word indices (the consts of metrology.waveform, repeated: viper needs literals)
+# state word indices (the consts of metering.waveform, repeated: viper needs literals)
 _E_HI = const(0)
 _E_LO = const(1)
 _V2_HI = const(2)

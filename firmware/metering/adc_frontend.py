@@ -1,7 +1,7 @@
 # meterkast: supplier A of the front-end contract: an ADC sample source plus the window DSP
 # MIT license
 #
-# measure(second, out) runs every sample of that second through metrology.waveform (one
+# measure(second, out) runs every sample of that second through metering.waveform (one
 # WindowDsp per phase, windows of _CYCLES whole cycles) and delivers the energy of the windows
 # that closed in it, with the sub-mWs remainder carried per phase. Windows straddle seconds:
 # energy is counted in the second its window closes, and every sample lands in exactly one
@@ -31,7 +31,7 @@ from contract.frontend import (
     POWER_MW,
     VOLTAGE_DV,
 )
-from metrology import waveform as wf
+from metering import waveform as wf
 
 _CYCLES = const(10)  # per window at full rate: 200 ms at 50 Hz, 5 windows a second
 _SUBSET_CYCLES = const(5)

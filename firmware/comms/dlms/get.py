@@ -1,14 +1,14 @@
 # meterkast: GET and GET-next of the P3 server: attribute values, long values in data blocks
 # MIT license
 #
-# Mixed into comms.dlms_server.DlmsServer. A value is encoded at DATA in the plaintext buffer;
+# Mixed into comms.dlms.server.DlmsServer. A value is encoded at DATA in the plaintext buffer;
 # the response header is written in front of it afterwards, so nothing is copied: a short value
 # becomes GET-response-normal, a long one (the profile buffer) GET-response-with-datablock,
 # its blocks sized to the client's max PDU less the ciphering overhead. GET-next carries the
 # number of the last block the client received.
 from micropython import const
 
-from comms import axdr, cosem
+from comms.dlms import axdr, cosem
 
 MAX_PDU = const(1024)  # our max receive PDU, and the largest response we build
 HEAD = const(16)  # room in front of an APDU: LLC (3) + DB 08 <title> <length 3>

@@ -3,7 +3,7 @@
 #
 # These live in their own module so that a port without a native emitter (a SyntaxError when
 # this source is compiled) or a .mpy built for another architecture (a ValueError at import)
-# costs only this file: comms.gcm catches the import error and runs its bytecode kernels.
+# costs only this file: comms.crypto.gcm catches the import error and runs its bytecode kernels.
 #
 # The same code is correct on 64-bit viper (unix x64) and 32-bit viper (boards). ghash() only
 # loads and XORs table words, so no bit above 31 can appear, and shifts a word right only before

@@ -6,7 +6,7 @@
 # the newest reading, so a reader always gets current data and the line is never overrun.
 # P1 is send-only: whatever arrives on the port is read and dropped.
 import asyncio
-from comms.counter import CounterExhausted
+from comms.crypto.counter import CounterExhausted
 from contract.reading import new_reading
 
 
@@ -16,7 +16,7 @@ class P1Port:
         self.uart = uart
         self.readings = readings
         self.builder = builder
-        self.framer = framer  # optional encryption (comms.p1_crypt), wraps the telegram
+        self.framer = framer  # optional encryption (comms.p1.crypt), wraps the telegram
         self.report = report
         self.on_fatal = on_fatal  # called with the reason when no frame may be sent any more
         self.silenced = False  # set for good when the frame counter can give no fresh value

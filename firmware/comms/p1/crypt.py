@@ -8,8 +8,8 @@
 # the P1 key, across restarts and power cuts alike. Encryption is into a preallocated frame.
 from micropython import const
 
-from comms.counter import InvocationCounter
-from comms.gcm import Gcm
+from comms.crypto.counter import InvocationCounter
+from comms.crypto.gcm import Gcm
 
 _HEADER = const(18)
 _TAG = const(12)

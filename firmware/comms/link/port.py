@@ -4,12 +4,12 @@
 # The only way anything of the metering module reaches comms: bytes from the link UART (or, on a
 # single board, from an in-memory channel carrying the same bytes). They go through the link
 # decoder (contract.link: framing, CRCs, ranges, the two-copy confirmation of captures) and the
-# guard (comms.link_guard: physics and history). What both believe becomes comms' own state:
+# guard (comms.link.guard: physics and history). What both believe becomes comms' own state:
 #
 #   readings  a contract.reading.ReadingQueue owned by comms: P1 and the DLMS registers read it
 #   profile   comms' own durable copy of the quarter-hour profile (a util.qhstore ring on comms'
 #             flash), appended strictly in capture order; P3 serves it
-#   clock     comms.link_clock: the time of the newest believed reading, run on by comms' ticks
+#   clock     comms.link.clock: the time of the newest believed reading, run on by comms' ticks
 #
 # Captures go to the guard in index order: from the oldest the metering module still holds
 # (the reading's capture count minus the ring) once a reading was believed, each as soon as the
@@ -22,7 +22,7 @@ import sys
 from array import array
 from binascii import crc32
 
-from comms import link_guard as lg
+from comms.link import guard as lg
 from contract.link import CAP_FIELDS, CAPTURE, READING, RING, ST_CAPTURES, LinkDecoder, ProfileCopy
 from contract.reading import FIELDS
 from micropython import const
@@ -42,7 +42,7 @@ EVENT_NAMES = ("", "refused_reading", "refused_capture", "module_swap", "link_si
 class LinkPort:
     """uart: readinto(buf) -> n and async wait_rx(ms) (a PtyUart, a board UART, or the comms
     end of a MemoryLink). store: a util.qhstore.QuarterHourStore on comms' flash, or None;
-    root: comms' flash root for the guard's state, or None; clock: comms.link_clock.LinkClock;
+    root: comms' flash root for the guard's state, or None; clock: comms.link.clock.LinkClock;
     rating: (phases, Un in 0.1 V, Imax in mA) from comms' own configuration."""
 
     def __init__(self, uart, readings, store, root, clock, report, rating=(3, 2300, 60000)):

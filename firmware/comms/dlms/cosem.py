@@ -12,13 +12,13 @@
 #       head-end that lost its counter state reads 0.0.43.1.1.255 to resynchronise);
 #   management client (SAP 1, HLS-GMAC, SC 0x30): every object.
 # Invocation-counter objects (Data, double-long-unsigned):
-#   0.0.43.1.0.255  the meter's own counter for the management key (as comms.counter peeks it)
+#   0.0.43.1.0.255  the meter's own counter for the management key (as comms.crypto.counter peeks it)
 #   0.0.43.1.1.255  the last counter the meter accepted from the management client; the client
 #                   must use a higher one next (0 before the first)
 from contract import reading as rd
 from micropython import const
 
-from comms import axdr
+from comms.dlms import axdr
 
 CLASS_DATA = const(1)
 CLASS_REGISTER = const(3)

@@ -8,7 +8,7 @@
 # shift and no reduction. The tables depend on the key and are built once, in the constructor.
 #
 # Two implementations, same bytes:
-# - "viper": comms.ghash, native code, tables of 8 KiB (2048 32-bit words). The default
+# - "viper": comms.crypto.ghash, native code, tables of 8 KiB (2048 32-bit words). The default
 #   whenever that module imports, i.e. the port has a native emitter for this architecture.
 # - "bytecode": the kernels below, for ports without one (and forced by tests, to compare).
 #   Its table entries are three limbs of 40, 40 and 48 bits in lists. Those are small ints on
@@ -23,7 +23,7 @@
 # processed in chunks of max_len, one ECB call each. GCM itself allows 2**32 - 2 blocks
 # (64 GiB) per IV; in practice the caller's buffers are the limit.
 #
-# An IV must never repeat under one key: callers build it from comms.counter.
+# An IV must never repeat under one key: callers build it from comms.crypto.counter.
 #
 # GHASH table lookups are indexed by secret-dependent data, so on a CPU with a data cache they
 # are not constant-time (MCU SRAM mostly has none). The tag comparison is constant-time.

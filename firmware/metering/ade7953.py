@@ -1,7 +1,7 @@
 # meterkast: ADE7953 single-phase metering IC driver, SPI transport
 # MIT license
 #
-# Register access only; what the registers mean for the meter is metrology/ic_frontend.py.
+# Register access only; what the registers mean for the meter is metering/ic_frontend.py.
 # The bus and chip-select pin are handed in (machine.SPI and machine.Pin on a board: mode 3,
 # MSB first, up to 2 MHz; the emulated ones from hal/unix/metering_ic.py on the emulator).
 # Frame: address (16 bits, MSB first), command 0x80 read / 0x00 write, data MSB first; the

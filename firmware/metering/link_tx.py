@@ -9,6 +9,9 @@
 #
 # A busy line (the emulator faster than the line can carry) skips a second's frames rather than
 # queueing them: the next reading supersedes this one, and every capture is repeated anyway.
+import time
+
+import asyncio
 from contract.link import HEALTH_FLASH_FAULT, RING, LinkEncoder
 from contract.reading import new_reading
 from micropython import const
@@ -16,6 +19,8 @@ from micropython import const
 VERSION = (1, 0, 0)
 FW_ID = b"MKM1"  # identification of the legally relevant software (docs/link.md, identity)
 IMAX_MA = const(60000)  # a 5(60) A meter
+_DRAIN_FRAMES = const(24)  # capture frames sent at an orderly stop: the newest 4 three times
+_DRAIN_MS = const(1500)
 
 
 class LinkSender:
@@ -74,3 +79,25 @@ class LinkSender:
         n = self.encoder.second(self._r, self.health)
         uart.write(self.encoder.buf, n)
         self.sent += 1
+
+    async def drain(self):
+        """At an orderly stop (the end of a run, a module taken out): the newest captures once
+        more, so a capture made in the last seconds still reaches comms twice (its two-copy
+        confirmation). Bounded in frames and time; a power cut gives no such chance, and the
+        capture then goes out again from the ring after the restart."""
+        uart = self.uart
+        enc = self.encoder
+        deadline = time.ticks_add(time.ticks_ms(), _DRAIN_MS)
+        sent = 0
+        while sent < _DRAIN_FRAMES and time.ticks_diff(deadline, time.ticks_ms()) > 0:
+            if not uart.txdone():
+                await asyncio.sleep_ms(2)
+                continue
+            if self._owed:  # the newest reading first: comms takes no capture ahead of it
+                self._send()
+                continue
+            n = enc.capture(enc.buf, 0)
+            if n == 0:
+                return
+            uart.write(enc.buf, n)
+            sent += 1

@@ -5,7 +5,7 @@
 #   asyncio.create_task(port.run())
 #
 # uart: HAL UART (readinto(buf) returns what is there, never blocks; write(buf, n)).
-# server: comms.dlms_server.DlmsServer. clock: the HAL clock, kept for the wiring contract;
+# server: comms.dlms.server.DlmsServer. clock: the HAL clock, kept for the wiring contract;
 # the timeouts below run on ticks_ms, real time, so they hold at any emulator speed.
 #
 # Timing: the task sleeps until bytes arrive (the HAL's wait_rx: asyncio's I/O queue), so a
@@ -22,8 +22,8 @@ import time
 
 from micropython import const
 
-from comms.dlms_get import NON_ASSOCIATED
-from comms.hdlc import HdlcServer
+from comms.dlms.get import NON_ASSOCIATED
+from comms.dlms.hdlc import HdlcServer
 
 _IDLE_WAKE_MS = const(1000)
 _STALE_MS = const(100)

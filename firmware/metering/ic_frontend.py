@@ -28,8 +28,8 @@ from contract.frontend import (
     POWER_MW,
     VOLTAGE_DV,
 )
-from metrology import ade7953 as ade
-from metrology.power import power_factor
+from metering import ade7953 as ade
+from metering.power import power_factor
 
 _NO_VOLTAGE_DV = const(200)
 
@@ -42,7 +42,7 @@ BOARD_SCALE = (2000, 100, 5, 2, 125, 8, 223750)
 class IcFrontend:
     def __init__(self, chips, calibration, scale=BOARD_SCALE, ib_ma=5000, un_dv=2300,
                  read_with_reset=True, advance=None):
-        """chips: one metrology.ade7953.Ade7953 per phase; calibration: per phase
+        """chips: one metering.ade7953.Ade7953 per phase; calibration: per phase
         (AVGAIN, AIGAIN, AWGAIN, PHCALA) from the meter's factory calibration."""
         self.phases = len(chips)
         self._chips = chips
@@ -118,7 +118,7 @@ class IcFrontend:
 
 def from_board(machine, spec, clock):
     """hal.board factory (see hal/board/frontend.py), for a board entry or /meter.json like
-    {"kind": "ic", "module": "metrology.ic_frontend", "spi": 0, "sck": 18, "mosi": 19,
+    {"kind": "ic", "module": "metering.ic_frontend", "spi": 0, "sck": 18, "mosi": 19,
      "miso": 16, "cs": [17, 20, 21], "calibration": [[AVGAIN, AIGAIN, AWGAIN, PHCALA], ...]}
     One chip select per phase. SPI mode 3 (SCLK idles high, data sampled on the rising edge,
     as the datasheet's timing diagram shows; "polarity"/"phase" override it). The calibration

@@ -2,7 +2,7 @@
 # MIT license
 #
 # One `WindowDsp` per phase. Samples arrive as two int16 buffers (voltage and current counts of
-# the same ADC instants). The sample kernel (viper in metrology.waveform_viper, or the bytecode
+# the same ADC instants). The sample kernel (viper in metering.waveform_viper, or the bytecode
 # twin below, bit for bit the same) removes the DC offset, applies the phase and gain
 # calibration, and accumulates per window:
 #     Σ v'·i'   active energy, directly in 2^-15 mWs (see the unit choice below)
@@ -26,10 +26,10 @@
 from array import array
 from micropython import const
 
-from metrology.power import power_factor
+from metering.power import power_factor
 
 try:
-    from metrology import waveform_viper as _native
+    from metering import waveform_viper as _native
 except (ImportError, SyntaxError, ValueError):  # no native emitter, or an .mpy for another arch
     _native = None  # type: ignore[assignment]
 

@@ -5,7 +5,7 @@
 # Wiring (what the meter builds at boot; see comms.secure):
 #
 #   server = DlmsServer(clock, readings, profile, identity, keys, storage)
-#   port = P3Port(uart, server, clock)          # comms.p3; asyncio.create_task(port.run())
+#   port = P3Port(uart, server, clock)          # comms.dlms.p3; asyncio.create_task(port.run())
 #
 #   clock     HAL clock: utc() meter-epoch seconds
 #   readings  contract.reading.ReadingQueue (registers come from its newest reading)
@@ -19,7 +19,7 @@
 #
 # Clients (by HDLC client SAP):
 #   16  public: LN context without ciphering, no authentication; clock, logical device name
-#       and the invocation-counter objects only (comms.cosem has the access table)
+#       and the invocation-counter objects only (comms.dlms.cosem has the access table)
 #   1   management: LN context with ciphering, HLS-GMAC (mechanism 5), every APDU SC 0x30,
 #       general-glo-ciphering (0xDB) or service-specific (0xC8/0xC9/0xCB, answered with
 #       0xCC/0xCD/0xCF), in the form of the request
@@ -29,11 +29,11 @@
 # deciphered (5), replayed counters (6) or services not offered.
 from micropython import const
 
-from comms import acse, axdr, cosem
-from comms.counter import CounterExhausted
-from comms.dlms_association import AssociationService
-from comms.dlms_get import DATA, HEAD, MAX_PDU, NON_ASSOCIATED, SET_RESPONSE, GetService
-from comms.profile_buffer import ProfileBuffer
+from comms.dlms import acse, axdr, cosem
+from comms.crypto.counter import CounterExhausted
+from comms.dlms.association import AssociationService
+from comms.dlms.get import DATA, HEAD, MAX_PDU, NON_ASSOCIATED, SET_RESPONSE, GetService
+from comms.dlms.profile_buffer import ProfileBuffer
 
 _GET_REQUEST = const(0xC0)
 _SET_REQUEST = const(0xC1)
@@ -63,9 +63,9 @@ class DlmsServer(AssociationService, GetService):
         self.objects = cosem.ObjectModel(clock, readings, profile, identity, self.dt)
         self.objects.association = self
         self.buffer = ProfileBuffer(profile, self.dt)
-        self.security = security  # or built here from keys (comms.dlms_security.Security)
+        self.security = security  # or built here from keys (comms.dlms.security.Security)
         if security is None and keys is not None and storage is not None:
-            from comms.dlms_security import Security
+            from comms.dlms.security import Security
 
             self.security = Security(keys, storage, floor, on_reserve)
         self.objects.server_ic = self._server_ic

@@ -13,8 +13,8 @@
 #   3 minutes or more is also logged with its end time and duration.
 from micropython import const
 
-from metrology.profile import CLOCK_ADJUSTED, PERIOD, POWER_DOWN, QuarterHourProfile
-from metrology.store import RegisterStore, restore
+from metering.profile import CLOCK_ADJUSTED, PERIOD, POWER_DOWN, QuarterHourProfile
+from metering.store import RegisterStore, restore
 
 PERSIST_S = const(60)
 

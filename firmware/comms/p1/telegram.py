@@ -7,7 +7,7 @@
 # '/' through '!' and is sent as four upper-case hex digits.
 from micropython import const
 
-from comms.crc16 import Crc16Arc
+from comms.p1.crc16 import Crc16Arc
 from contract import reading as rd
 from util.tz import LocalTime, civil_into
 

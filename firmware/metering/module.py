@@ -6,9 +6,9 @@
 # thing that leaves it (bytes on a TX line, docs/link.md). It holds no keys, no ports and no way
 # to receive anything from the comms module.
 from contract.reading import STATUS_CRITICAL_ERROR, ReadingQueue
-from metrology.link_tx import LinkSender
-from metrology.metrology import Metrology
-from metrology.recorder import Recorder
+from metering.link_tx import LinkSender
+from metering.metrology import Metrology
+from metering.recorder import Recorder
 
 SUPPLIERS = {"direct": b"MKD", "waveform": b"MKA", "ic": b"MKB"}  # by front-end
 

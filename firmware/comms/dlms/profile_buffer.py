@@ -18,7 +18,7 @@ from array import array
 
 from micropython import const
 
-from comms import axdr, cosem
+from comms.dlms import axdr, cosem
 
 _COLUMNS = const(6)
 _ALL_COLUMNS = const(0x3F)

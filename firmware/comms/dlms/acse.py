@@ -5,7 +5,7 @@
 # in the shortest. Positions point into the received APDU; nothing is copied out.
 from micropython import const
 
-from comms import axdr
+from comms.dlms import axdr
 
 AARQ = const(0x60)
 AARE = const(0x61)

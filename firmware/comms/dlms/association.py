@@ -2,7 +2,7 @@
 # HLS-GMAC pass 3/4 (ACTION on the association object), RLRQ/RLRE
 # MIT license
 #
-# Mixed into comms.dlms_server.DlmsServer. The management client must present the ciphered
+# Mixed into comms.dlms.server.DlmsServer. The management client must present the ciphered
 # context, mechanism 5, its configured system title, a challenge of 8..64 bytes and a
 # glo-initiateRequest that deciphers with a fresh counter; then the association is pending
 # until pass 3 proves the client holds the keys (pass 4 proves the same of the meter).
@@ -10,9 +10,9 @@ import os
 
 from micropython import const
 
-from comms import acse, axdr, cosem
-from comms.counter import CounterExhausted
-from comms.dlms_get import (
+from comms.dlms import acse, axdr, cosem
+from comms.crypto.counter import CounterExhausted
+from comms.dlms.get import (
     ACTION_RESPONSE,
     ASSOCIATED,
     DATA,

@@ -5,15 +5,15 @@
 # first 12 bytes of the GCM tag (Green Book, security suite 0).
 #
 # Counters, both directions, both persistent:
-#   ours:    comms.counter.InvocationCounter at <storage>/ic_mgmt, one value per protected APDU
+#   ours:    comms.crypto.counter.InvocationCounter at <storage>/ic_mgmt, one value per protected APDU
 #            (AARE, every response, and the f(CtoS) of HLS pass 4, which gets its own value);
 #   theirs:  the last value accepted from each client system title, at <storage>/ic_rx_<title>
 #            (two slot files, see ReceivedCounter), written before the request it came with is
 #            acted on. A counter at or below it is a replay and is refused.
 from micropython import const
 
-from comms.counter import InvocationCounter
-from comms.gcm import Gcm
+from comms.crypto.counter import InvocationCounter
+from comms.crypto.gcm import Gcm
 
 SC_AUTH_ENC = const(0x30)
 SC_AUTH = const(0x10)

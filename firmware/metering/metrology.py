@@ -10,10 +10,10 @@ from array import array
 import asyncio
 from contract import frontend as fe
 from contract import reading as rd
-from metrology.events import PowerFailures, VoltageEvents
-from metrology.pulse import PulseOutput
-from metrology.registers import EXPORT_T1, IMPORT_T1, EnergyRegisters
-from metrology.tariff import tariff
+from metering.events import PowerFailures, VoltageEvents
+from metering.pulse import PulseOutput
+from metering.registers import EXPORT_T1, IMPORT_T1, EnergyRegisters
+from metering.tariff import tariff
 from util.tz import UTC_MAX, UTC_MIN, LocalTime, civil_into
 
 _BATCH = 64  # seconds processed per asyncio slice when catching up at high speed
