@@ -29,13 +29,16 @@ def _unix_config(argv):
     ap.add_argument("--frontend", default="direct")  # direct | waveform | ic (hal.unix.frontends)
     ap.add_argument("--ic-floor")  # p1:N,management:M: counters used with these keys up to here
     ap.add_argument("--p3-inactivity", type=int, default=120)  # seconds (IEC 62056-46 default)
+    ap.add_argument("--p3-framing", default="hdlc")  # hdlc (IEC 62056-46) | wrapper (62056-47)
     ap.add_argument("--module", default="single")  # single | metering | comms (hal.unix)
     ap.add_argument("--link")  # the internal link's pty (metering: TX, comms: RX)
     ap.add_argument("--flash")  # the flash image's name in --state (default: per --module)
     args = ap.parse_args(argv)
+    if args.p3_framing not in ("hdlc", "wrapper"):
+        raise ValueError("--p3-framing %r: hdlc or wrapper" % args.p3_framing)
     cfg = {}
     for k in ("p1", "p3", "ctl", "start", "speed", "seed", "scenario", "state", "keys", "serial", "report", "duration",
-              "frontend", "ic_floor", "p3_inactivity", "module", "link", "flash"):
+              "frontend", "ic_floor", "p3_inactivity", "p3_framing", "module", "link", "flash"):
         cfg[k] = getattr(args, k)
     if cfg["speed"] == int(cfg["speed"]):
         cfg["speed"] = int(cfg["speed"])

@@ -21,7 +21,7 @@ class CommsIO:
     module's hardware (front-end, RTC, flash) is in it."""
 
     def __init__(self, link, p1=None, p3=None, storage=None, report=None, speed=1,
-                 p3_inactivity_s=120, phases=3):
+                 p3_inactivity_s=120, phases=3, p3_framing="hdlc"):
         self.link = link
         self.p1 = p1
         self.p3 = p3
@@ -30,6 +30,7 @@ class CommsIO:
         self.speed = speed
         self.p3_inactivity_s = p3_inactivity_s
         self.phases = phases
+        self.p3_framing = p3_framing  # "hdlc" (IEC 62056-46) or "wrapper" (IEC 62056-47, TCP)
 
 
 class SecureComms:
@@ -82,9 +83,14 @@ class SecureComms:
         if hal.p3 is not None:
             import gc
 
-            # The largest P3 module (HDLC) is compiled now, right after a collection, while
-            # the heap still has room in one piece for its parse (from source, in a small heap).
+            # The largest P3 module (HDLC, or the wrapper in its place) is compiled now, right
+            # after a collection, while the heap still has room in one piece for its parse
+            # (from source, in a small heap).
             gc.collect()
+            if io.p3_framing == "wrapper":
+                import comms.dlms.wrapper  # noqa: F401
+            else:
+                import comms.dlms.hdlc  # noqa: F401
             import comms.dlms.p3  # noqa: F401
         profile = None
         if hal.storage is not None:
@@ -108,7 +114,7 @@ class SecureComms:
                 '{"ev":"p3_refused","client":%d,"diagnostic":%d,"initiate_error":%d,"why":%d}'
                 % (sap, diag, err, why))
             self.p3 = P3Port(hal.p3, server, self.clock, io.p3_inactivity_s,
-                             lambda: report.line('{"ev":"hangup","port":"p3"}'))
+                             lambda: report.line('{"ev":"hangup","port":"p3"}'), io.p3_framing)
             self.tasks.append(self.p3.run)
 
     def _check_counter(self, port, counter, floor):
@@ -137,7 +143,8 @@ def identity_for(serial):
 def build_comms(hal, link, identity, keys_path=None, floors=None):
     """The comms module on `hal`'s ports and flash, receiving the metering module on `link`."""
     io = CommsIO(link, hal.p1, hal.p3, hal.storage, hal.report, hal.speed,
-                 getattr(hal, "p3_inactivity_s", 120), hal.phases)
+                 getattr(hal, "p3_inactivity_s", 120), hal.phases,
+                 getattr(hal, "p3_framing", "hdlc"))
     return SecureComms(io, identity, keys_path, floors)
 
 

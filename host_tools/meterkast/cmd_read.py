@@ -1,6 +1,6 @@
 """`meterkast read`: read a meter over P3 as the grid operator's head-end does once a day.
 
-Associates as the management client (HDLC client SAP 1, HLS-GMAC, every APDU authenticated and
+Associates as the management client (client SAP 1, HLS-GMAC, every APDU authenticated and
 encrypted with security suite 0), reads the clock, the energy and power registers and the
 quarter-hour profile for a time range, checks every tag and counter, and releases.
 
@@ -9,6 +9,9 @@ meterkast.dlms.security.CounterState). If that file is missing, or the meter ref
 association, the counter is resynchronised once from the meter: a public association reads
 Data 0.0.43.1.1.255 (the last counter the meter accepted from us) and the next run starts above
 it. Counters are never reused either way.
+
+Transport: HDLC (IEC 62056-46) on a device path or a pyserial URL, or the IEC 62056-47 wrapper
+(DLMS over TCP, DSMR P3) on `tcp-wrapper:HOST:PORT`; everything above it is the same.
 """
 
 import csv
@@ -24,6 +27,8 @@ from meterkast.dlms import axdr, localtime
 from meterkast.dlms.client import CLIENT_IC, CLOCK, Association, AssociationRejected, DlmsError
 from meterkast.dlms.hdlc import HdlcClient, HdlcError
 from meterkast.dlms.security import CounterState, Keys, SecurityError
+from meterkast.dlms.wrapper import WrapperClient, WrapperError
+from meterkast.dlms.wrapper import parse_spec as wrapper_url
 
 HELP = "read clock, registers and the quarter-hour profile over P3 (DLMS/COSEM, ciphered)"
 
@@ -45,7 +50,8 @@ def add_arguments(p):
     p.add_argument(
         "url",
         help="the P3 port: a device path (/dev/pts/N, /dev/ttyUSB0) or any "
-        "pyserial URL (socket://127.0.0.1:4059)",
+        "pyserial URL (socket://127.0.0.1:2001) for HDLC, or tcp-wrapper:HOST:PORT for "
+        "DLMS over TCP with the IEC 62056-47 wrapper (e.g. tcp-wrapper:127.0.0.1:4059)",
     )
     p.add_argument("--keys", required=True, help="keys file (JSON; the 'management' set is used)")
     p.add_argument(
@@ -146,10 +152,19 @@ def _scaled(value, scaler_unit):
     return value / 10**-scaler
 
 
-def read_meter(port, keys, counters, start, end, timeout=5.0, progress=None, stats=None):
+def open_link(port, client_sap, timeout, wrapper=False):
+    """The transport under an association: HDLC, or the TCP wrapper when `wrapper`."""
+    if wrapper:
+        return WrapperClient(port, client_sap=client_sap, timeout=timeout)
+    return HdlcClient(port, client_sap=client_sap, timeout=timeout)
+
+
+def read_meter(port, keys, counters, start, end, timeout=5.0, progress=None, stats=None,
+               wrapper=False):
     """Associate, read, release. Returns the result dict (the --json shape); `stats`, a dict,
-    receives the bytes sent and received on the line."""
-    link = HdlcClient(port, client_sap=1, timeout=timeout)
+    receives the bytes sent and received on the line. `wrapper`: the port carries the
+    IEC 62056-47 wrapper instead of HDLC."""
+    link = open_link(port, 1, timeout, wrapper)
     link.connect()
     try:
         a = Association.management(link, keys, counters)
@@ -204,9 +219,9 @@ def read_objects(a, start, end):
     }
 
 
-def resync_counter(port, counters, timeout):
+def resync_counter(port, counters, timeout, wrapper=False):
     """Public association: read the last client counter the meter accepted."""
-    link = HdlcClient(port, client_sap=16, timeout=timeout)
+    link = open_link(port, 16, timeout, wrapper)
     link.connect()
     try:
         a = Association.public(link)
@@ -234,23 +249,32 @@ def main(args):
     except ValueError as exc:
         raise CliError(str(exc))
     try:
-        port = serial.serial_for_url(args.url, baudrate=args.baud, timeout=0.05)
+        url = wrapper_url(args.url)
+    except ValueError as exc:
+        counters.close()
+        raise CliError("%s: %s" % (args.url, exc))
+    wrapper = url is not None
+    try:
+        port = serial.serial_for_url(url or args.url, baudrate=args.baud, timeout=0.05)
     except (serial.SerialException, ValueError) as exc:
+        counters.close()
         raise CliError("cannot open %s: %s" % (args.url, exc))
     progress = Progress()
     try:
         try:
             if not counters.existed:
-                resync_counter(port, counters, args.timeout)
+                resync_counter(port, counters, args.timeout, wrapper)
             try:
-                result = read_meter(port, keys, counters, start, end, args.timeout, progress)
+                result = read_meter(port, keys, counters, start, end, args.timeout, progress,
+                                    wrapper=wrapper)
             except AssociationRejected:
                 # perhaps our counter fell behind (state file restored from a backup): resync once
-                resync_counter(port, counters, args.timeout)
-                result = read_meter(port, keys, counters, start, end, args.timeout, progress)
+                resync_counter(port, counters, args.timeout, wrapper)
+                result = read_meter(port, keys, counters, start, end, args.timeout, progress,
+                                    wrapper=wrapper)
         finally:
             counters.close()
-    except (HdlcError, DlmsError, SecurityError, serial.SerialException) as exc:
+    except (HdlcError, WrapperError, DlmsError, SecurityError, serial.SerialException) as exc:
         raise CliError("%s: %s" % (args.url, exc))
     finally:
         port.close()

@@ -13,7 +13,10 @@ HELP = "start the emulated meter (MicroPython firmware) with P1 and optional P3 
 def add_arguments(p):
     p.add_argument("--p1", default="pty", metavar="SPEC",
                    help="P1 port: pty, pty:LINK, tcp:HOST:PORT or a device (default pty)")
-    p.add_argument("--p3", metavar="SPEC", help="grid-operator DLMS port, same SPEC forms")
+    p.add_argument("--p3", metavar="SPEC",
+                   help="grid-operator DLMS port: the same SPEC forms (HDLC), or "
+                   "tcp-wrapper:HOST:PORT for DLMS over TCP with the IEC 62056-47 wrapper "
+                   "(usually port 4059)")
     p.add_argument("--start", metavar="ISO8601", help="set the meter clock (UTC unless a zone is given)")
     p.add_argument("--speed", type=float, default=1.0, help="meter seconds per wall second")
     p.add_argument("--duration", type=int, metavar="S",

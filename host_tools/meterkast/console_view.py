@@ -70,7 +70,7 @@ class Stats:
         if frame.ok and frame.telegram is not None:
             self.ok += 1
             self.last = frame.telegram
-            f = frame.telegram.fields
+            f = frame.telegram.flat("dsmr5")
             net = _num(f.get("1-0:1.7.0")) - _num(f.get("1-0:2.7.0"))
             ts = frame.telegram.timestamp
             t = ts.timestamp() if ts is not None else now
@@ -119,7 +119,7 @@ def _num(v):
 
 
 def telegram_summary(t, crc_ok=True):
-    f = t.fields
+    f = t.flat("dsmr5")
     imp = _num(f.get("1-0:1.7.0"))
     exp = _num(f.get("1-0:2.7.0"))
     regs = [_num(f.get(k)) for _, k in _REGISTERS]
@@ -127,7 +127,12 @@ def telegram_summary(t, crc_ok=True):
     volts = "/".join("%.1f" % f[k] for _, k, _, _, _ in _PHASES if isinstance(f.get(k), float))
     return "%s  T%s  +%6.3f kW  -%6.3f kW  import %.3f/%.3f kWh  export %.3f/%.3f kWh  %s V  CRC %s" % (
         f.get("0-0:1.0.0", "?"), str(tariff).lstrip("0"), imp, exp, regs[0], regs[1], regs[2],
-        regs[3], volts, "ok" if crc_ok else "BAD")
+        regs[3], volts, _crc_word(t.crc_ok if crc_ok else False)) + "  %s" % t.variant
+
+
+def _crc_word(crc_ok):
+    """A telegram sent without a CRC (DSMR 2.2/3, Q3D) is never shown as verified."""
+    return {True: "ok", None: "none (not verified)", False: "BAD"}[crc_ok]
 
 
 def frame_line(frame):
@@ -215,7 +220,7 @@ class LiveView:
         parts = []
         t = s.last
         if t is not None:
-            f = t.fields
+            f = t.flat("dsmr5")
             head = Table.grid(padding=(0, 3))
             head.add_row(Text("import %7.3f kW" % _num(f.get("1-0:1.7.0")), style="bold red"),
                          Text("export %7.3f kW" % _num(f.get("1-0:2.7.0")), style="bold green"),

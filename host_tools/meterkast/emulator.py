@@ -111,6 +111,9 @@ class Emulator:
         for name, spec in self.specs.items():
             if spec is not None:
                 parse_spec(spec, name)
+        # P3 over tcp-wrapper:HOST:PORT speaks the IEC 62056-47 wrapper, every other SPEC HDLC
+        self.p3_framing = ("wrapper" if p3 is not None and parse_spec(p3, "p3")[0] == "tcp-wrapper"
+                           else "hdlc")
         self.start_time = start
         self.speed = speed
         self.seed = seed
@@ -288,6 +291,8 @@ class Emulator:
 
     def _comms_args(self):
         args = ["--p3-inactivity", str(int(self.p3_inactivity))]
+        if self.p3_framing != "hdlc":
+            args += ["--p3-framing", self.p3_framing]
         if self.keys:
             args += ["--keys", str(self.keys), "--ic-floor", self.record.floors_arg()]
         return args

@@ -1,5 +1,9 @@
 """The outside ends of an emulated serial line: a pty, a TCP listener (like ser2net), a device.
 
+`tcp-wrapper:HOST:PORT` is a TCP listener too, for P3 with the IEC 62056-47 wrapper framing
+(DLMS over TCP, no HDLC; port 4059 is the usual one): the endpoint is the same, the firmware
+frames differently (`--p3-framing wrapper`).
+
 Every endpoint offers the same small surface to the line: `fds()` to select on, `read()` for
 bytes that arrived from outside, `write(data)` for bytes to deliver (dropped when nobody is
 there, as on a real line), `describe()` for the one-line address to print, and `close()`.
@@ -18,7 +22,8 @@ _PTY_BACKLOG = 2048
 
 
 def parse_spec(spec, what="port"):
-    """Validate a SPEC: 'pty', 'pty:LINK', 'tcp:HOST:PORT', or a device path."""
+    """Validate a SPEC: 'pty', 'pty:LINK', 'tcp:HOST:PORT', 'tcp-wrapper:HOST:PORT', or a
+    device path."""
     if spec == "pty":
         return ("pty", None)
     if spec.startswith("pty:"):
@@ -31,10 +36,17 @@ def parse_spec(spec, what="port"):
         if not sep or not host or not port.isdigit() or not 0 <= int(port) < 65536:
             raise CliError("%s SPEC %r: expected tcp:HOST:PORT, e.g. tcp:127.0.0.1:2001" % (what, spec))
         return ("tcp", (host, int(port)))
+    if spec.startswith("tcp-wrapper:"):
+        host, sep, port = spec[12:].rpartition(":")
+        if not sep or not host or not port.isdigit() or not 0 <= int(port) < 65536:
+            raise CliError("%s SPEC %r: expected tcp-wrapper:HOST:PORT, e.g. "
+                           "tcp-wrapper:127.0.0.1:4059" % (what, spec))
+        return ("tcp-wrapper", (host, int(port)))
     if spec.startswith("/dev/"):
         return ("device", spec)
     raise CliError(
-        "%s SPEC %r not understood: use pty, pty:LINK, tcp:HOST:PORT or a /dev/ path" % (what, spec)
+        "%s SPEC %r not understood: use pty, pty:LINK, tcp:HOST:PORT, tcp-wrapper:HOST:PORT or a "
+        "/dev/ path" % (what, spec)
     )
 
 
@@ -44,6 +56,8 @@ def open_endpoint(spec, baudrate=115200, what="port", framing="8N1"):
         return PtyEndpoint(arg)
     if kind == "tcp":
         return TcpEndpoint(*arg)
+    if kind == "tcp-wrapper":
+        return TcpEndpoint(*arg, scheme="tcp-wrapper")
     return DeviceEndpoint(arg, baudrate, framing)
 
 
@@ -107,7 +121,8 @@ class PtyEndpoint:
 class TcpEndpoint:
     """Listens like ser2net: one client at a time; a second one is turned away; reconnects work."""
 
-    def __init__(self, host, port):
+    def __init__(self, host, port, scheme="tcp"):
+        self.scheme = scheme  # "tcp" (the line's bytes, like ser2net) or "tcp-wrapper"
         self.listener = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET)
         self.listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
@@ -125,7 +140,7 @@ class TcpEndpoint:
         self._last_rx = 0.0
 
     def describe(self):
-        return "tcp:%s:%d" % self.address
+        return "%s:%s:%d" % ((self.scheme,) + tuple(self.address))
 
     def has_client(self):
         return self.client is not None

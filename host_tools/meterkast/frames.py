@@ -41,7 +41,7 @@ SMARTY_AK = bytes.fromhex("00112233445566778899AABBCCDDEEFF")  # the published d
 _x25 = crcmod.predefined.mkCrcFun("x-25")
 _START = re.compile(rb"[/\xdb\x7e]")
 _P1_END = re.compile(rb"![0-9A-Za-z]{0,4}\r\n")
-_P1_HEAD = re.compile(rb"/[A-Za-z]{3}\d")  # '/', manufacturer id, baud digit
+_P1_HEAD = re.compile(rb"/[A-Za-z]{3}[\d-]")  # '/', manufacturer id, baud digit (or '-')
 _NEED = object()  # the candidate needs more bytes
 _NOT = None  # not a frame start after all
 _UNKNOWN_FLUSH = 512  # emit unknown bytes in records of at most this many
@@ -149,7 +149,9 @@ class Frame:
         self.reason = None
         self.skipped = 0
 
-    def as_json(self, show_bad=False):
+    def as_json(self, show_bad=False, units=None):
+        """units None: values as sent, flat ('1-0:1.8.1': 1234.567); else 'dsmr5', 'si' or
+        'native': {"value": ..., "unit": ...} objects (meterkast.p1_values)."""
         if self.kind == LINK:
             d = dict(self.link or {})
             d["kind"] = LINK
@@ -161,13 +163,17 @@ class Frame:
         d = {}
         t = self.telegram
         if t is not None and (self.ok or show_bad):
-            fields = dict(t.fields)
+            fields = dict(t.fields) if units is None else t.values(units)
             if self.ok:
                 d.update(fields)
             else:
                 d["unverified"] = fields
         if t is not None or self.kind == P1:
             d["crc_ok"] = t.crc_ok if t is not None else False
+        if t is not None and units is not None:
+            d["spec"] = t.variant
+            if t.out_of_shape:
+                d["out_of_shape"] = [{"line": n, "obis": o, "text": x} for n, o, x in t.out_of_shape]
         d["kind"] = self.kind
         d["ok"] = self.ok
         if self.error:
@@ -187,12 +193,37 @@ class Frame:
         return d
 
 
-def _p1_frame(raw, saw_crc):
-    t = Telegram(raw)
+def _p1_frame(raw, saw_crc, spec=None, lenient=False, crc_style=None):
+    t = Telegram(raw, spec, lenient)
     f = Frame(P1, raw, t.ok)
     f.telegram = t
     _judge_telegram(f, t, saw_crc)
+    if f.ok and t.crc_ok and crc_style is not None:
+        _judge_crc_style(f, t, crc_style)
     return f
+
+
+def _judge_crc_style(f, t, style):
+    """Meters write their CRC in one way: four digits or unpadded, upper or lower case. Once a
+    stream showed its way, a CRC written otherwise (a dropped '0', a flipped case bit) is not
+    taken; `style` is the stream's {'padded': ..., 'case': ...}, filled in as it shows."""
+    text = t.crc_text
+    # a CRC below 0x1000 shows the way: '0B9F' (padded) or 'B9F' (unpadded)
+    padded = None if t.crc_sent >= 0x1000 else len(text) == 4
+    case = "upper" if re.search(rb"[A-F]", text) else "lower" if re.search(rb"[a-f]", text) else None
+    if case == "upper" and re.search(rb"[a-f]", text):
+        case = "mixed"
+    if case == "mixed" or (style.get("case") and case and case != style["case"]):
+        f.ok, f.problem = False, "crc"
+        f.error = "CRC %s in a stream of %s-case CRCs" % (text.decode(), style.get("case"))
+    elif padded is not None and style.get("padded") not in (None, padded):
+        f.ok, f.problem = False, "crc"
+        f.error = "CRC %s: the stream's CRCs are %s" % (
+            text.decode(), "padded to four digits" if style["padded"] else "unpadded")
+    else:
+        if style.get("padded") is None:
+            style["padded"] = padded
+        style["case"] = style.get("case") or case
 
 
 def _judge_telegram(f, t, saw_crc):
@@ -355,8 +386,11 @@ class FrameDecoder:
     the frames it finds; the rest goes on to the P1/HDLC framing as before.
     """
 
-    def __init__(self, keys=None, max_len=8192, link=False):
+    def __init__(self, keys=None, max_len=8192, link=False, spec=None, lenient=False):
         self.keys = keys
+        self.spec = spec  # a meterkast.p1_spec variant name, or None to detect it
+        self.lenient = lenient
+        self.crc_style = {}
         self.max_len = max_len
         self.buf = bytearray()
         self.unknown = bytearray()
@@ -483,7 +517,7 @@ class FrameDecoder:
             if len(buf) - s > self.max_len:
                 return _NOT
             return _NEED
-        f = _p1_frame(buf[s:m.end()], self.saw_crc)
+        f = _p1_frame(buf[s:m.end()], self.saw_crc, self.spec, self.lenient, self.crc_style)
         if f.ok and f.telegram.crc_ok:
             self.saw_crc = True
         return f, m.end()
@@ -603,7 +637,7 @@ class FrameDecoder:
                     f.system_title.hex().upper(), keys.system_title.hex().upper())
             return f
         f.tag_ok = True
-        t = Telegram(plain)
+        t = Telegram(plain, self.spec, self.lenient)
         f.telegram = t
         f.ok = t.ok
         _judge_telegram(f, t, saw_crc=True)

@@ -17,65 +17,33 @@ from datetime import datetime, timedelta, timezone
 
 import crcmod.predefined
 
+from meterkast.p1_spec import SPEC_NAMES, carries_crc, detect, shape_key, shapes
+from meterkast.p1_units import convert
+
 _crc16 = crcmod.predefined.mkCrcFun("crc-16")  # CRC-16/ARC
-_LINE = re.compile(rb"^(\d+-\d+:\d+\.\d+\.\d+)((?:\([^)]*\))+)\r?$")
+# OBIS, an optional '*255' (Q3D meters), then the '(value)' groups
+_LINE = re.compile(rb"^(\d+-\d+:\d+\.\d+\.\d+)(?:\*255)?((?:\([^)]*\))+)\r?$")
 _GROUP = re.compile(rb"\(([^)]*)\)")
 # Digit-only values that are identifiers or codes, not counts: kept as text.
-_TEXT_OBIS = {"1-3:0.2.8", "0-0:96.1.1", "0-0:96.14.0", "0-0:96.13.0"}
+_TEXT_OBIS = {"1-3:0.2.8", "0-0:96.1.1", "0-0:96.14.0", "0-0:96.13.0", "1-0:0.0.0"}
 # Equipment and M-Bus device identifiers (0-n:96.1.x): text, even when made of digits only,
 # so leading zeros and long ids survive (a JSON number would round them)
-_ID_OBIS = re.compile(r"0-\d:96\.1\.\d$")
+_ID_OBIS = re.compile(r"0-\d:96\.1\.\d+$")
 _AMSTERDAM_STD = timezone(timedelta(hours=1))
 _AMSTERDAM_DST = timezone(timedelta(hours=2))
 
-# The whole telegram in one pass: header (no '/' or '!'), optional blank line, OBIS lines (or
-# the bare '(value)' continuation lines of DSMR 2.2/3 gas readings), '!', CRC, CRLF.
+# The whole telegram in one pass: header (no '/' or '!'; some meters put a control character
+# in it), optional blank line, OBIS lines (or the bare '(value)' continuation lines of DSMR
+# 2.2/3 gas readings), '!', CRC (four hex digits, or three when a meter drops the leading 0),
+# CRLF.
 _VALUE = rb"\([0-9A-Za-z.*:\-]*\)"
 _STRICT = re.compile(
-    rb"/[A-Za-z]{3}\d[ \"-.0-~]*\r\n(?:\r\n)?"
-    rb"(?:(?:\d{1,3}-\d{1,3}:\d{1,3}\.\d{1,3}\.\d{1,3})?(?:" + _VALUE + rb")+\r\n)*"
-    rb"!(?:[0-9A-F]{4})?\r\n"
+    rb"/[A-Za-z]{3}[\d-][\x01-\x09\x0b\x0c\x0e-\x20\"-.0-~]*\r\n(?:\r\n)?"
+    rb"(?:(?:\d{1,3}-\d{1,3}:\d{1,3}\.\d{1,3}\.\d{1,3}(?:\*255)?)?(?:" + _VALUE + rb")+\r\n)*"
+    rb"!(?:[0-9A-Fa-f]{3,4})?\r\n"
 )
-
-# Value shapes of the OBIS codes a DSMR 4/5 (NL, BE, LU) meter sends. 'n' is any M-Bus channel.
-_NUM = rb"\d{1,9}(?:\.\d{1,4})?"
-_TS = rb"\d{12}[SW]?"
-_HEXS = rb"[0-9A-Fa-f]*"
-_SHAPES = {
-    "1-3:0.2.8": rb"\(\d{2}\)",
-    "0-0:1.0.0": rb"\(" + _TS + rb"\)",
-    "0-0:96.1.1": rb"\(" + _HEXS + rb"\)",
-    "0-0:96.1.4": rb"\(\d{1,10}\)",
-    "0-0:96.14.0": rb"\(\d{4}\)",
-    "0-0:96.13.0": rb"\(" + _HEXS + rb"\)",
-    "0-0:96.13.1": rb"\(" + _HEXS + rb"\)",
-    "0-0:96.7.21": rb"\(\d{1,10}\)",
-    "0-0:96.7.9": rb"\(\d{1,10}\)",
-    "0-0:17.0.0": rb"\(" + _NUM + rb"\*kW\)",
-    "0-0:96.3.10": rb"\(\d\)",
-    "1-0:99.97.0": rb"\(\d{0,2}\)(?:\(0-0:96\.7\.19\)(?:\(" + _TS + rb"\)\(\d{1,10}\*s\))*)?",
-    "1-0:1.4.0": rb"\(" + _NUM + rb"\*kW\)",
-    "1-0:1.6.0": rb"\(" + _TS + rb"\)\(" + _NUM + rb"\*kW\)",
-    "0-n:24.1.0": rb"\(\d{3}\)",
-    "0-n:96.1.0": rb"\(" + _HEXS + rb"\)",
-    "0-n:96.1.1": rb"\(" + _HEXS + rb"\)",
-    "0-n:24.4.0": rb"\(\d\)",
-    "0-n:24.2.1": rb"\(" + _TS + rb"\)\(" + _NUM + rb"\*(?:m3|GJ)\)",
-    "0-n:24.2.3": rb"\(" + _TS + rb"\)\(" + _NUM + rb"\*(?:m3|GJ)\)",
-}
-for _o in ("1.8.0", "1.8.1", "1.8.2", "2.8.0", "2.8.1", "2.8.2"):
-    _SHAPES["1-0:" + _o] = rb"\(" + _NUM + rb"\*k?Wh\)"
-for _o in ("1.7.0", "2.7.0", "21.7.0", "41.7.0", "61.7.0", "22.7.0", "42.7.0", "62.7.0"):
-    _SHAPES["1-0:" + _o] = rb"\(" + _NUM + rb"\*k?W\)"
-for _o in ("32.7.0", "52.7.0", "72.7.0"):
-    _SHAPES["1-0:" + _o] = rb"\(" + _NUM + rb"\*V\)"
-for _o in ("31.7.0", "51.7.0", "71.7.0"):
-    _SHAPES["1-0:" + _o] = rb"\(" + _NUM + rb"\*A\)"
-for _o in ("32.32.0", "52.32.0", "72.32.0", "32.36.0", "52.36.0", "72.36.0"):
-    _SHAPES["1-0:" + _o] = rb"\(\d{1,10}\)"
-_SHAPES = {k: re.compile(v) for k, v in _SHAPES.items()}
-KNOWN_OBIS = frozenset(_SHAPES)
-_CHANNEL = re.compile(r"0-[1-9]:")
+_CRC_TAIL = re.compile(rb"[0-9A-Fa-f]{3,4}")
+KNOWN_OBIS = frozenset(k for n in SPEC_NAMES for k in shapes(n))
 
 
 def crc16(data):
@@ -97,7 +65,8 @@ def parse_timestamp(text):
     if len(text) != 13 or text[-1] not in "SW" or not (text[:12].isascii() and text[:12].isdigit()):
         raise ValueError("bad DSMR timestamp %r" % text)
     tz = _AMSTERDAM_DST if text[-1] == "S" else _AMSTERDAM_STD
-    local = datetime(2000 + int(text[0:2]), int(text[2:4]), int(text[4:6]), int(text[6:8]),
+    yy = int(text[0:2])  # 70-99: the 1970 placeholder of an empty M-Bus channel
+    local = datetime(yy + (2000 if yy < 70 else 1900), int(text[2:4]), int(text[4:6]), int(text[6:8]),
                      int(text[8:10]), int(text[10:12]), tzinfo=tz)
     return local.astimezone(timezone.utc)
 
@@ -132,27 +101,33 @@ def _list_value(raw):
     return value
 
 
-def shape_key(obis):
-    """The _SHAPES key of an OBIS code: M-Bus channels 1-9 share one entry."""
-    return _CHANNEL.sub("0-n:", obis, count=1) if obis.startswith("0-") else obis
-
-
 class Telegram:
     """One telegram. `ok` is the verdict: CRC right and the strict checks passed (see module
     docstring); `error` says why not. `crc_ok` is None for a telegram sent without a CRC (DSMR
-    2.2/3), which can then only be accepted on its syntax.
+    2.2/3, Q3D), which can then only be accepted on its syntax, and is never "verified".
 
-    `fields` maps OBIS to value (number, text, or a list for the failure log), `units` OBIS to
-    unit. A telegram whose CRC already failed is only split into fields when someone asks."""
+    `variant` is the specification it was checked against (meterkast.p1_spec): `spec` forces
+    one, else it is detected from the header and the lines. With `lenient`, a value outside the
+    variant's shape does not reject the telegram: it is left out of the values and listed in
+    `out_of_shape` as (line number, OBIS, text).
 
-    def __init__(self, raw):
+    `fields` maps OBIS to value as sent (number, text, or a list), `units` OBIS to unit, and
+    `values(system)` gives every value with its unit (meterkast.p1_values). A telegram whose
+    CRC already failed is only split into fields when someone asks."""
+
+    def __init__(self, raw, spec=None, lenient=False):
         self.raw = bytes(raw)
         self.crc_ok = False
         self.crc_sent = None
         self.crc_computed = None
+        self.crc_text = b""
         self.error = None
         self.unknown_obis = []
+        self.out_of_shape = []
+        self.variant = spec
+        self.lenient = lenient
         self._fields = None
+        self._groups = {}
         self._units = {}
         self._check()
         self.ok = self.crc_ok is not False and self.error is None
@@ -162,22 +137,20 @@ class Telegram:
         bang = raw.rfind(b"!")
         body = raw[: bang + 1]
         self.crc_computed = crc16(body)
-        tail = raw[bang + 1 :].strip()
+        tail = self.crc_text = raw[bang + 1 :].strip()
         if not tail:
             self.crc_ok = None
         else:
-            try:
-                self.crc_sent = int(tail[:4], 16)
-            except ValueError:
-                self.crc_sent = None
-            self.crc_ok = self.crc_sent == self.crc_computed and bool(re.fullmatch(rb"[0-9A-F]{4}", tail))
+            ok = _CRC_TAIL.fullmatch(tail) is not None
+            self.crc_sent = int(tail, 16) if ok else None
+            self.crc_ok = ok and self.crc_sent == self.crc_computed
         strict = _STRICT.fullmatch(raw) is not None
         if not strict:
             self.error = self._syntax_error()
         if self.crc_ok is not False:
             self._parse(strict)
-            if self.crc_ok is None and self.error is None and "1-3:0.2.8" in self._fields:
-                self.error = "no CRC on a DSMR 4/5 telegram"
+            if self.crc_ok is None and self.error is None and carries_crc(self.variant):
+                self.error = "no CRC on a %s telegram" % self.variant
 
     @property
     def fields(self):
@@ -195,18 +168,41 @@ class Telegram:
         end = self.raw.find(b"\n")
         return self.raw[:end].strip().decode("ascii", "replace")
 
+    def values(self, system="dsmr5"):
+        """{OBIS: value} with units, in `system` (dsmr5, si or native): see meterkast.p1_values."""
+        from meterkast.p1_values import telegram_values
+
+        self.fields
+        return telegram_values(self._groups, self._fields, system)
+
+    def _lines(self):
+        """[(line number, OBIS, value groups)], a bare '(value)' line joined to the one before."""
+        out = []
+        body = self.raw[: self.raw.rfind(b"!")]
+        for no, line in enumerate(body.split(b"\n")[1:], 2):
+            line = line.rstrip(b"\r")
+            if line.startswith(b"(") and out:
+                n, obis, groups = out[-1]
+                out[-1] = (n, obis, groups + line)
+                continue
+            m = _LINE.match(line)
+            if m:
+                out.append((no, m.group(1).decode(), m.group(2)))
+        return out
+
     def _parse(self, strict):
         fields = self._fields = {}
         units = self._units
-        body = self.raw[: self.raw.rfind(b"!")]
-        for line in body.split(b"\n")[1:]:
-            m = _LINE.match(line.rstrip(b"\r") + b"\r")
-            if not m:
+        lines = self._lines()
+        if self.variant is None:
+            self.variant = detect(self.raw[: self.raw.find(b"\r")], bool(self.crc_text),
+                                  {obis: g for _, obis, g in lines})
+        table = shapes(self.variant)
+        for no, obis, raw_groups in lines:
+            if strict and not self._check_shape(no, obis, raw_groups, table):
                 continue
-            obis = m.group(1).decode()
-            if strict:
-                self._check_shape(obis, m.group(2))
-            groups = _GROUP.findall(m.group(2))
+            groups = _GROUP.findall(raw_groups)
+            self._groups[obis] = groups
             if obis == "1-0:99.97.0":
                 fields[obis] = self._failure_log(groups)
                 continue
@@ -220,44 +216,54 @@ class Telegram:
                         value = _iso(parse_timestamp(value))
                     except ValueError:
                         if strict and self.error is None:
-                            self.error = "bad timestamp %r" % value
+                            self.error = "line %d: bad timestamp %r" % (no, value)
                 fields[obis] = value
                 if unit:
                     units[obis] = unit
             else:  # e.g. an M-Bus reading: (capture time)(value*unit), the time as ISO 8601
                 fields[obis] = [_list_value(g) for g in groups]
 
-    def _check_shape(self, obis, values):
+    def _check_shape(self, no, obis, values, table):
+        """False when the line is left out (out of shape, lenient)."""
         if obis in self._fields and self.error is None:
-            self.error = "%s twice" % obis
-        shape = _SHAPES.get(shape_key(obis))
+            self.error = "line %d: %s twice" % (no, obis)
+        shape = table.get(shape_key(obis))
         if shape is None:
             self.unknown_obis.append(obis)
             if (obis[0] not in "01" or obis[1] != "-") and self.error is None:
                 # P1 carries abstract (0-) and electricity (1-) objects only; gas, heat and
                 # water readings come as 0-n M-Bus channels.
-                self.error = "OBIS %s is not a P1 object" % obis
-            return
-        if self.error is None:
-            if not shape.fullmatch(values):
-                self.error = "%s value %r out of shape" % (obis, values.decode("ascii"))
-            elif obis == "1-0:99.97.0":
-                groups = _GROUP.findall(values)
-                if groups[0] and int(groups[0]) != (len(groups) - 2) // 2:
-                    self.error = "1-0:99.97.0 says %s entries, holds %d" % (
-                        groups[0].decode(), (len(groups) - 2) // 2)
+                self.error = "line %d: OBIS %s is not a P1 object" % (no, obis)
+            return True
+        if not shape.fullmatch(values):
+            text = values.decode("ascii", "replace")
+            if self.lenient:
+                self.out_of_shape.append((no, obis, text))
+                return False
+            if self.error is None:
+                self.error = "line %d: %s value %r out of shape for %s" % (
+                    no, obis, text, self.variant)
+        elif obis == "1-0:99.97.0" and self.error is None:
+            groups = _GROUP.findall(values)
+            if groups[0] and int(groups[0]) != (len(groups) - 2) // 2:
+                self.error = "line %d: 1-0:99.97.0 says %s entries, holds %d" % (
+                    no, groups[0].decode(), (len(groups) - 2) // 2)
+        return True
 
     def _syntax_error(self):
         raw = self.raw
         if not raw.isascii():
             return "non-ASCII byte at %d" % next(i for i, b in enumerate(raw) if b > 127)
-        if not re.match(rb"/[A-Za-z]{3}\d[ \"-.0-~]*\r\n", raw):
+        if not re.match(rb"/[A-Za-z]{3}[\d-][\x01-\x09\x0b\x0c\x0e-\x20\"-.0-~]*\r\n", raw):
             return "bad header"
-        if not re.search(rb"!(?:[0-9A-F]{4})?\r\n\Z", raw):
+        if not re.search(rb"!(?:[0-9A-Fa-f]{3,4})?\r\n\Z", raw):
             return "bad end"
         for no, line in enumerate(raw.split(b"\n")[1:-1], 2):
             if not line.endswith(b"\r"):
                 return "line %d: no CR before LF" % no
+        for no, line in enumerate(raw.split(b"\r\n")[2:-2], 3):
+            if line and not line.startswith(b"(") and not _LINE.match(line):
+                return "line %d: bad line syntax: %r" % (no, line[:40].decode("ascii"))
         return "bad line syntax"
 
     @staticmethod
@@ -284,6 +290,14 @@ class Telegram:
         if not v or not isinstance(v, str) or not v.endswith("Z"):
             return None
         return datetime.strptime(v, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=timezone.utc)
+
+    def flat(self, system="dsmr5"):
+        """`fields` with every number converted to `system` (for the plain and live views)."""
+        out = dict(self.fields)
+        for obis, unit in self._units.items():
+            text = self._groups[obis][0].partition(b"*")[0].decode()
+            out[obis] = convert(text, unit, system)[0]
+        return out
 
 
 class P1StreamDecoder:

@@ -133,6 +133,9 @@ def check_port(spec, name):
     from meterkast.endpoints import parse_spec
 
     kind, arg = parse_spec(spec, "--" + name)
+    if kind == "tcp-wrapper" and name != "p3":
+        raise CliError("--%s %s: the IEC 62056-47 wrapper is a P3 (DLMS) framing: use "
+                       "tcp:HOST:PORT here" % (name, spec))
     if kind == "pty" and arg:
         missing = _missing_parent(arg)
         if missing is not None:

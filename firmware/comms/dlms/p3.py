@@ -1,8 +1,13 @@
-# meterkast: the P3 port task: UART bytes in, HDLC frames, DLMS server, frames out
+# meterkast: the P3 port task: UART bytes in, HDLC frames (or IEC 62056-47 wrapper headers),
+# DLMS server, frames out
 # MIT license
 #
-#   port = P3Port(uart, server, clock)
+#   port = P3Port(uart, server, clock)                      # HDLC (IEC 62056-46)
+#   port = P3Port(uart, server, clock, framing="wrapper")   # TCP wrapper (comms.dlms.wrapper)
 #   asyncio.create_task(port.run())
+#
+# The framing layer (HDLC or wrapper) is `port.hdlc` either way: both offer the same surface
+# (feed, pending, flush_stale, reset_rx, disconnect, connected, frames_ok, frames_bad, upper).
 #
 # uart: HAL UART (readinto(buf) returns what is there, never blocks; write(buf, n)).
 # server: comms.dlms.server.DlmsServer. clock: the HAL clock, kept for the wiring contract;
@@ -23,7 +28,6 @@ import time
 from micropython import const
 
 from comms.dlms.get import NON_ASSOCIATED
-from comms.dlms.hdlc import HdlcServer
 
 _IDLE_WAKE_MS = const(1000)
 _STALE_MS = const(100)
@@ -31,11 +35,21 @@ _RX_CHUNK = const(256)
 
 
 class P3Port:
-    def __init__(self, uart, server, clock, inactivity_s=120, on_hangup=None):
+    def __init__(self, uart, server, clock, inactivity_s=120, on_hangup=None, framing="hdlc"):
         self.uart = uart
         self.server = server
         self.clock = clock
-        self.hdlc = HdlcServer(server, uart.write)
+        self.framing = framing
+        if framing == "wrapper":
+            from comms.dlms.wrapper import STALE_MS, WrapperServer
+
+            self.hdlc = WrapperServer(server, uart.write)
+            self._stale_ms = STALE_MS
+        else:
+            from comms.dlms.hdlc import HdlcServer
+
+            self.hdlc = HdlcServer(server, uart.write)
+            self._stale_ms = _STALE_MS
         self.inactivity_ms = inactivity_s * 1000
         self._buf = bytearray(_RX_CHUNK)
         self._mv = memoryview(self._buf)
@@ -73,7 +87,7 @@ class P3Port:
             elif time.ticks_diff(now, self._last_useful) > self.inactivity_ms:
                 self.hang_up()
             return True
-        if hdlc.pending() and time.ticks_diff(now, self._last_byte) > _STALE_MS:
+        if hdlc.pending() and time.ticks_diff(now, self._last_byte) > self._stale_ms:
             hdlc.flush_stale()
         if hdlc.connected and time.ticks_diff(now, self._last_frame) > self.inactivity_ms:
             hdlc.disconnect()
@@ -96,6 +110,6 @@ class P3Port:
                 if self.poll():
                     await asyncio.sleep_ms(0)  # more may be waiting: read on after a yield
                 else:
-                    await self.uart.wait_rx(_STALE_MS + 1 if self.hdlc.pending() else _IDLE_WAKE_MS)
+                    await self.uart.wait_rx(self._stale_ms + 1 if self.hdlc.pending() else _IDLE_WAKE_MS)
         finally:
             self.running = False

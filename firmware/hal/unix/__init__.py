@@ -58,6 +58,7 @@ class UnixHal:
         self.p1 = PtyUart(config["p1"]) if config.get("p1") else None
         self.p3 = PtyUart(config["p3"]) if config.get("p3") else None
         self.p3_inactivity_s = config.get("p3_inactivity") or 120
+        self.p3_framing = config.get("p3_framing") or "hdlc"
         self.control = None
         if config.get("ctl"):
             from hal.unix.control import ControlLine
