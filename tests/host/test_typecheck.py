@@ -57,3 +57,29 @@ def test_the_stubs_are_the_ones_checked(port, tmp_path):
     else:
         assert '"UART" has no attribute "nonexistent"' in out, out
         assert 'No overload variant of "WDT"' in out or 'Argument "timeout" to "WDT"' in out, out
+
+
+CONTRACT_PROBE = """\
+from contract.hal import TxLine
+
+
+class NoTxDone:
+    def write(self, buf, n):
+        return n
+
+
+def line(x: NoTxDone) -> TxLine:
+    return x
+"""
+
+
+@pytest.mark.parametrize("port", PORTS)
+def test_the_hal_contract_is_held_to(port, tmp_path):
+    """firmware/contract/hal.pyi is a real contract: a line without txdone() is refused, and
+    every port's config checks its back end against it (typecheck/hal_*_conformance.py)."""
+    probe = tmp_path / "probe.py"
+    probe.write_text(CONTRACT_PROBE)
+    code, out = mypy(port, str(probe), cache=tmp_path / "cache")
+    assert code == 1 and '"TxLine"' in out and "txdone" in out, out
+    ini = (ROOT / "typecheck" / ("mypy-%s.ini" % port)).read_text()
+    assert ("hal_unix_conformance.py" if port == "unix" else "hal_board_conformance.py") in ini
