@@ -8,13 +8,27 @@ __version__ = "0.1.0"
 
 
 def firmware_dir() -> Path:
-    """The firmware tree that `meterkast run` boots (the repository's firmware/ directory)."""
+    """The firmware tree that `meterkast run` boots: the package's own copy in an installed
+    wheel (meterkast/firmware), else the checkout's firmware/ directory."""
     here = Path(__file__).resolve()
+    installed = here.parent / "firmware"
+    if (installed / "main.py").is_file():
+        return installed
     for parent in here.parents:
         candidate = parent / "firmware"
         if (candidate / "main.py").is_file():
             return candidate
-    raise RuntimeError("cannot find the firmware/ directory next to host_tools/")
+    raise RuntimeError("cannot find the firmware: neither meterkast/firmware (an installed "
+                       "wheel) nor firmware/ beside host_tools/ (a checkout)")
+
+
+def scenarios_dir() -> Path:
+    """The household scenarios (seeds/scenarios in a checkout, meterkast/scenarios installed)."""
+    here = Path(__file__).resolve()
+    installed = here.parent / "scenarios"
+    if installed.is_dir():
+        return installed
+    return here.parents[2] / "seeds" / "scenarios"
 
 
 _FIRMWARE_MODULES = {}

@@ -14,7 +14,7 @@ import time
 import tty
 from pathlib import Path
 
-from meterkast import firmware_dir, runcheck
+from meterkast import firmware_dir, runcheck, scenarios_dir
 from meterkast.cli import CliError
 from meterkast.endpoints import open_endpoint, parse_spec
 from meterkast.faults import FaultSpec
@@ -24,7 +24,7 @@ from meterkast.line import Line, LineMonitor
 # receive buffer (hal.board.uart: 512), twice over for the bytes in flight. More is dropped.
 RX_LIMIT = 2 * (32 + 512)
 
-SCENARIOS = Path(__file__).resolve().parents[2] / "seeds" / "scenarios"
+SCENARIOS = scenarios_dir()
 MODULES = ("two", "single")  # two MCUs joined by the internal link, or one board
 # After the metering module ends a run of fixed length, the comms module gets this long (wall
 # seconds) to pass the last reading on before it is stopped too.
