@@ -3,7 +3,7 @@ import signal
 import sys
 import threading
 
-from meterkast.cli import CliError
+from meterkast.errors import CliError
 from meterkast.emulator import Emulator
 from meterkast.runcheck import check_output_file
 

@@ -16,7 +16,7 @@ import threading
 import time
 
 from meterkast.capture import Capture, CaptureWriter, replay
-from meterkast.cli import CliError
+from meterkast.errors import CliError
 from meterkast.endpoints import open_endpoint
 from meterkast.faults import FaultInjector, FaultSpec
 from meterkast.line import Framing, Line

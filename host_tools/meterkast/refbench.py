@@ -9,7 +9,7 @@ import os
 import subprocess
 
 from meterkast import firmware_dir
-from meterkast.cli import CliError
+from meterkast.errors import CliError
 from meterkast.emulator import micropython_command
 
 FRONTENDS = ("waveform", "ic")
