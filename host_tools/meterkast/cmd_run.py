@@ -3,8 +3,8 @@ import signal
 import sys
 import threading
 
-from meterkast.errors import CliError
 from meterkast.emulator import Emulator
+from meterkast.errors import CliError
 from meterkast.runcheck import check_output_file
 
 HELP = "start the emulated meter (MicroPython firmware) with P1 and optional P3 ports"

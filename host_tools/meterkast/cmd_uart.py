@@ -16,8 +16,8 @@ import threading
 import time
 
 from meterkast.capture import Capture, CaptureWriter, replay
-from meterkast.errors import CliError
 from meterkast.endpoints import open_endpoint
+from meterkast.errors import CliError
 from meterkast.faults import FaultInjector, FaultSpec
 from meterkast.line import Framing, Line
 

@@ -9,8 +9,8 @@ import os
 import subprocess
 
 from meterkast import firmware_dir
-from meterkast.errors import CliError
 from meterkast.emulator import micropython_command
+from meterkast.errors import CliError
 
 FRONTENDS = ("waveform", "ic")
 BENCHES = ("accuracy", "starting", "no_load", "conservation")
