@@ -41,8 +41,10 @@ KEYS = {
 }
 
 
-def whole_firmware_day(workdir, heapsize=None, firmware=None, duration=DAY, timeout=None):
+def whole_firmware_day(workdir, heapsize=None, firmware=None, duration=DAY, timeout=None,
+                       p3="pty"):
     """Run the whole firmware for `duration` meter seconds; returns (ok, mem event, error).
+    `p3`: the P3 SPEC (tcp-wrapper:HOST:PORT builds the wrapper framing instead of HDLC).
     A MemoryError ends the run at once: in a task it would leave the meter running without it
     (on a board the watchdog resets it; the emulator has none)."""
     workdir = Path(workdir)
@@ -52,7 +54,7 @@ def whole_firmware_day(workdir, heapsize=None, firmware=None, duration=DAY, time
     state = Path(tempfile.mkdtemp(prefix="state-", dir=workdir))
     if timeout is None:
         timeout = 30 + duration / 1000  # 8000x runs a day in ~12 s; generous for a loaded machine
-    emu = Emulator(p1="pty", p3="pty", start=START, speed=SPEED, duration=duration, keys=keys,
+    emu = Emulator(p1="pty", p3=p3, start=START, speed=SPEED, duration=duration, keys=keys,
                    state=state, report=False, heapsize=heapsize, firmware=firmware)
     emu.start()
     failed = emu.wait_event(lambda e: e.get("ev") == "text" and "Error" in e.get("msg", ""), timeout)

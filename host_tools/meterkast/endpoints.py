@@ -173,6 +173,8 @@ class TcpEndpoint:
         except (BlockingIOError, OSError):
             conn = None
         if conn is not None:
+            if self.client is not None and self._client_gone():
+                self._drop_client()  # it closed just before the new one came: not in use
             if self.client is None and not self.held:
                 conn.setblocking(False)
                 conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
@@ -194,6 +196,15 @@ class TcpEndpoint:
         else:
             self._last_rx = time.monotonic()
         return data
+
+    def _client_gone(self):
+        """The client has closed its end (its EOF is waiting to be read)."""
+        try:
+            return self.client.recv(1, socket.MSG_PEEK) == b""
+        except BlockingIOError:
+            return False
+        except OSError:
+            return True
 
     def write(self, data):
         if self.client is None:

@@ -5,15 +5,18 @@
 #
 #   micropython p3_harness.py --tty PATH|FD --storage DIR [--keys FILE] [--start ISO]
 #                             [--rows N] [--capacity N] [--bad I,J] [--inactivity S]
+#                             [--framing hdlc|wrapper]
 #
 # The clock starts at --start (UTC) and runs in real time. The profile holds --rows rows, the
 # newest at the last quarter hour before --start; rows listed in --bad fail their checksum.
 # Commands on stdin, one per line: "mem" prints "mem <bytes allocated after gc.collect()>",
-# "stats" prints the server's counters, "quit" stops.
+# "stats" prints the server's counters and the firmware's own time in the P3 port's framing and
+# server since the last "stats" (busy_us), "quit" stops.
 import asyncio
 import gc
 import select
 import sys
+import time
 from array import array
 
 from comms.dlms.server import DlmsServer
@@ -33,6 +36,7 @@ def parse_args(argv):
         "storage": None,
         "tty": None,
         "inactivity": "120",
+        "framing": "hdlc",
     }
     i = 0
     while i < len(argv):
@@ -42,7 +46,21 @@ def parse_args(argv):
     return opts
 
 
-async def control(server, port):
+def time_feed(port):
+    """Count the microseconds spent handling received bytes (framing, server, replies)."""
+    busy = [0]
+    feed = port.hdlc.feed
+
+    def timed(data, n):
+        t0 = time.ticks_us()
+        feed(data, n)
+        busy[0] += time.ticks_diff(time.ticks_us(), t0)
+
+    port.hdlc.feed = timed
+    return busy
+
+
+async def control(server, port, busy):
     p = select.poll()
     p.register(sys.stdin, select.POLLIN)
     while True:
@@ -53,9 +71,10 @@ async def control(server, port):
                 print("mem", gc.mem_alloc())
             elif line == "stats":
                 print(
-                    "stats refused=%d errors=%d bad_frames=%d bytes_in=%d"
-                    % (server.refused, port.errors, port.hdlc.frames_bad, port.bytes_in)
+                    "stats refused=%d errors=%d bad_frames=%d bytes_in=%d busy_us=%d"
+                    % (server.refused, port.errors, port.hdlc.frames_bad, port.bytes_in, busy[0])
                 )
+                busy[0] = 0
             elif line == "quit" or line == "":
                 return
         await asyncio.sleep_ms(20)
@@ -74,10 +93,11 @@ async def main(opts):
     server = DlmsServer(clock, readings, profile, identity, keys, opts["storage"])
     tty = opts["tty"]
     uart = PtyUart(int(tty) if tty.isdigit() else tty)
-    port = P3Port(uart, server, clock, int(opts["inactivity"]))
+    port = P3Port(uart, server, clock, int(opts["inactivity"]), framing=opts["framing"])
+    busy = time_feed(port)
     task = asyncio.create_task(port.run())
     print("ready")
-    await control(server, port)
+    await control(server, port, busy)
     task.cancel()
 
 

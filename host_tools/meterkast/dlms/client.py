@@ -1,4 +1,5 @@
-"""DLMS/COSEM associations over an HdlcClient: AARQ/AARE, HLS-GMAC, GET with blocks.
+"""DLMS/COSEM associations over an HdlcClient (or a WrapperClient): AARQ/AARE, HLS-GMAC, GET
+with blocks.
 
 link = HdlcClient(port, client_sap=1); link.connect()
 a = Association.management(link, keys, counters); a.open()
