@@ -5,13 +5,19 @@ dsmr_parser's own parse rate on the same telegrams and against what a 115200-bau
   second, fed as 4 kB reads of a merged stream (the console's real path).
 * dsmr_parser_parse_rate: TelegramParser(V5).parse per second on the same telegrams (CRC
   checked), and the ratio of the two.
+* console_vs_dsmr_parser_meters: the same ratio on the example telegrams of real meters that
+  dsmr_parser ships (tests/vectors/dsmr_parser_examples.py: DSMR 2.2 to 5, Fluvius, Q3D,
+  Sagemcom, Iskra, E.ON), each parsed by dsmr_parser with the specification its tests use.
 * console_encrypted_rate: encrypted frames framed, GCM-verified, decrypted and decoded per second.
 * line_telegram_rate: telegrams per second a 115200-baud 8N1 line can carry at all; the headroom
   is how many times faster the console is than the line.
 * fault_injector_rate: bytes per second through the fault injector (what bounds a soak).
 """
 import random
+import sys
 import time
+from copy import deepcopy
+from pathlib import Path
 
 from meterkast.faults import FaultInjector, FaultSpec
 from meterkast.frames import FrameDecoder, Keys, encrypted_frame
@@ -94,6 +100,9 @@ def run(emit):
     emit("console_decode_rate", console, "telegrams/s")
     emit("dsmr_parser_parse_rate", dsmr, "telegrams/s")
     emit("console_vs_dsmr_parser", console / dsmr, "x")
+    meters = _meters_ratio()
+    if meters is not None:
+        emit("console_vs_dsmr_parser_meters", meters, "x")
     emit("console_encrypted_rate", encrypted, "frames/s")
     emit("line_telegram_rate_115200", line, "telegrams/s")
     emit("console_headroom_115200", console / line, "x")
@@ -106,3 +115,28 @@ def run(emit):
         for i in range(0, len(data), 4096):
             inj.apply(data[i:i + 4096], i / LINE_BPS, 1 / LINE_BPS)
     emit("fault_injector_rate", _rate(inject, len(data)) / 1e6, "MB/s")
+
+
+def _meters_ratio(rounds=200):
+    """Console rate / dsmr_parser rate over the real-meter examples (None without the tests)."""
+    from dsmr_parser import telegram_specifications
+    from dsmr_parser.parsers import TelegramParser
+
+    vectors = Path(__file__).resolve().parents[2] / "tests" / "vectors"
+    if not (vectors / "dsmr_parser_examples.py").exists():
+        return None
+    sys.path.insert(0, str(vectors))
+    try:
+        import dsmr_parser_examples as examples
+    finally:
+        sys.path.remove(str(vectors))
+    jobs = []
+    for name, spec_name in sorted(examples.SPEC.items()):
+        spec = deepcopy(getattr(telegram_specifications, spec_name))
+        spec["general_global_cipher"] = False
+        jobs.append((getattr(examples, name), TelegramParser(spec)))
+    stream = b"".join(text.encode("latin-1") for text, _ in jobs) * rounds
+    console = _rate(_decode_stream(stream), len(jobs) * rounds)
+    dsmr = _rate(lambda: [p.parse(t) for _ in range(rounds // 10) for t, p in jobs],
+                 len(jobs) * (rounds // 10))
+    return console / dsmr

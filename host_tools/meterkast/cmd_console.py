@@ -7,7 +7,8 @@ link receiver's checks) and keeps counters. Three ways to show it: a live termin
 default on a terminal), one line per frame (--plain), or one JSON object per frame (--json, for
 scripts):
 
-    {"1-0:1.8.1": 1234.567, ..., "crc_ok": true, "kind": "p1", "ok": true, "length": 917}
+    {"1-0:1.8.1": {"value": 1234.567, "unit": "kWh"}, "0-0:96.1.1": "4B38...", ...,
+     "crc_ok": true, "spec": "dsmr5", "kind": "p1", "ok": true, "length": 917}
     {..., "kind": "p1-encrypted", "ok": true, "system_title": "...", "frame_counter": 42,
      "tag_ok": true}
     {"crc_ok": false, "kind": "p1", "ok": false, "error": "CRC mismatch ...", "length": 917}
@@ -17,6 +18,13 @@ scripts):
     {"type": "link_rejected", "frame_type": "reading", "kind": "link", "ok": false,
      "error": "FCS mismatch", "length": 126}
     {"kind": "unknown", "ok": null, "hex": "..."}  {"kind": "skipped", "bytes": 4096, ...}
+
+Values carry their unit, in the units --units asks for (dsmr5: kW, kWh, m3 as DSMR 5 uses, the
+default; si: W, Wh, J; native: as the meter sent them); ids and other text are strings, times ISO
+8601 (meterkast.p1_values). --flat gives the earlier form, values as sent without units
+("1-0:1.8.1": 1234.567), for scripts written for it. "crc_ok" is null for a telegram sent
+without a CRC (DSMR 2.2/3, Q3D): accepted on its syntax, never verified. "spec" names the
+telegram specification (meterkast.p1_spec) it was checked against: detected, or --spec.
 
 A rejected telegram never carries OBIS values at the top level (with --show-bad they appear under
 "unverified"), so a script that reads values cannot take a corrupted one by mistake.
@@ -33,6 +41,8 @@ import serial
 from meterkast.cli import CliError
 from meterkast.console_view import LiveView, Stats, frame_line
 from meterkast.frames import ENCRYPTED, HDLC, LINK, P1, FrameDecoder, Keys
+from meterkast.p1_spec import SPEC_NAMES
+from meterkast.p1_units import UNIT_SYSTEMS
 
 HELP = ("inspect a serial port: P1 telegrams, encrypted P1, HDLC frames, internal link frames, "
         "verified, with counters")
@@ -52,6 +62,16 @@ def add_arguments(p):
     p.add_argument("--timeout", type=float, help="give up after S seconds without a frame")
     p.add_argument("--show-bad", action="store_true",
                    help="with --json, include the values of rejected telegrams under 'unverified'")
+    p.add_argument("--spec", choices=SPEC_NAMES,
+                   help="check P1 telegrams against this specification instead of detecting it")
+    p.add_argument("--units", choices=UNIT_SYSTEMS, default="dsmr5",
+                   help="units of the values in --json: dsmr5 (kW, kWh, m3; default), si (W, Wh, "
+                        "J) or native (as the meter sends them)")
+    p.add_argument("--flat", action="store_true",
+                   help="with --json, values as sent and without units (the earlier form)")
+    p.add_argument("--lenient", action="store_true",
+                   help="show a telegram with a value outside its specification's shape (the "
+                        "value is left out and listed under 'out_of_shape') instead of rejecting it")
     p.add_argument("--reconnect", action="store_true",
                    help="when the source closes (a TCP reader, a USB adapter pulled), open it again "
                         "and go on instead of ending")
@@ -136,12 +156,13 @@ def stream(port, count=None, timeout=None, stop=None):
 
 def run_console(url, as_json=False, count=None, baud=115200, timeout=None, stop=None, out=None,
                 keys=None, mode=None, framing="8N1", show_bad=False, behind=None, stats=None,
-                reconnect=False, err=None):
+                reconnect=False, err=None, spec=None, units="dsmr5", flat=False, lenient=False):
     """Read `url` until count/timeout/stop, or until the source closes (with `reconnect`: open
     it again, once a second, and go on); returns the number of rejected frames.
 
     keys: a Keys object or the path of a keys file. mode: 'json', 'plain' or 'live'; by default
-    json when as_json, live when writing to a terminal, plain otherwise.
+    json when as_json, live when writing to a terminal, plain otherwise. spec, units, flat and
+    lenient: as the options of the same names.
     """
     out = out or sys.stdout
     if isinstance(keys, str):
@@ -157,7 +178,8 @@ def run_console(url, as_json=False, count=None, baud=115200, timeout=None, stop=
         behind = 3 * baud // 10
     err = err or sys.stderr
     port = open_port(url, baud, framing)
-    decoder = FrameDecoder(keys, link=True)
+    decoder = FrameDecoder(keys, link=True, spec=spec, lenient=lenient)
+    json_units = None if flat else units
     stats = stats if stats is not None else Stats()
     live = None
     if mode == "live":
@@ -176,7 +198,7 @@ def run_console(url, as_json=False, count=None, baud=115200, timeout=None, stop=
                     stats.add(f)
                     seen += f.kind in _COUNTED
                     if mode == "json":
-                        out.write(json.dumps(f.as_json(show_bad)) + "\n")
+                        out.write(json.dumps(f.as_json(show_bad, json_units)) + "\n")
                         out.flush()
                     elif mode == "plain":
                         out.write(frame_line(f) + "\n")
@@ -217,7 +239,8 @@ def main(args):
     try:
         bad = run_console(args.url, count=args.count, baud=args.baud, timeout=args.timeout,
                           keys=keys, mode=mode, framing=args.framing, show_bad=args.show_bad,
-                          behind=args.behind, stats=stats, reconnect=args.reconnect)
+                          behind=args.behind, stats=stats, reconnect=args.reconnect,
+                          spec=args.spec, units=args.units, flat=args.flat, lenient=args.lenient)
     except KeyboardInterrupt:
         bad = stats.errors
     if not args.json:

@@ -225,7 +225,8 @@ class LiveView:
             head.add_row(Text("import %7.3f kW" % _num(f.get("1-0:1.7.0")), style="bold red"),
                          Text("export %7.3f kW" % _num(f.get("1-0:2.7.0")), style="bold green"),
                          "tariff %s" % str(f.get("0-0:96.14.0", "?")).lstrip("0"),
-                         str(f.get("0-0:1.0.0", "?")))
+                         str(f.get("0-0:1.0.0", "?")),
+                         "%s  CRC %s" % (t.variant, _crc_word(t.crc_ok)))
             parts.append(head)
             regs = Table(box=None, padding=(0, 2), show_header=True)
             for name, _ in _REGISTERS:

@@ -1,19 +1,25 @@
 """Host-side DSMR P1 decoding: stream framing, CRC-16/ARC, strict syntax, OBIS lines to values.
 
-Independent of the firmware's builder on purpose: it is written from the DSMR 5.0.2 text, so a
+Independent of the firmware's builder on purpose: it is written from the DSMR texts, so a
 telegram that both sides agree on is evidence, not an echo.
 
 Acceptance is stricter than the CRC alone. CRC-16 lets one corrupted telegram in 65,536 through,
 and a reader at 1 telegram/s on a noisy cable sees thousands of corrupted ones a day. So a
-telegram is accepted (`ok`) only when, besides a matching CRC of four upper-case hex digits:
-it is printable ASCII with CRLF line ends; the header is `/XXX5...`; every line is an OBIS
-reference followed by `(value)` groups of the characters DSMR allows; each OBIS appears once;
-known OBIS codes carry values of their own shape (a kWh register is digits, a point and digits,
-then `*kWh`; a timestamp is a real date); unknown ones are at least abstract (0-) or electricity
-(1-) objects; and the power-failure log holds as many entries as it says.
+telegram is accepted (`ok`) only when, besides a matching CRC (four hex digits, or three when
+the meter drops a leading 0; the stream decoder holds a meter to one way of writing it): it is
+printable ASCII (a header may hold a control character) with CRLF line ends; the header is
+`/XXX5...`; every line is an OBIS reference followed by `(value)` groups of the characters
+DSMR allows; each OBIS appears once; the OBIS codes the telegram's specification knows
+(meterkast.p1_spec: DSMR 2.2 to 5 and national variants, detected or forced) carry values of
+their own shape (a kWh register is digits, a point and digits, then `*kWh`; a timestamp is a
+real date); unknown ones are at least abstract (0-) or electricity (1-) objects; and the
+power-failure log holds as many entries as it says. A variant without CRC (DSMR 2.2/3, Q3D) is
+accepted on those checks alone, with `crc_ok` None.
 """
 import re
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timezone
+from functools import lru_cache
+from zoneinfo import ZoneInfo
 
 import crcmod.predefined
 
@@ -23,14 +29,14 @@ from meterkast.p1_units import convert
 _crc16 = crcmod.predefined.mkCrcFun("crc-16")  # CRC-16/ARC
 # OBIS, an optional '*255' (Q3D meters), then the '(value)' groups
 _LINE = re.compile(rb"^(\d+-\d+:\d+\.\d+\.\d+)(?:\*255)?((?:\([^)]*\))+)\r?$")
+_LINES = re.compile(rb"^(\d+-\d+:\d+\.\d+\.\d+)(?:\*255)?((?:\([^)\n]*\))+)\r?$", re.M)
 _GROUP = re.compile(rb"\(([^)]*)\)")
 # Digit-only values that are identifiers or codes, not counts: kept as text.
 _TEXT_OBIS = {"1-3:0.2.8", "0-0:96.1.1", "0-0:96.14.0", "0-0:96.13.0", "1-0:0.0.0"}
 # Equipment and M-Bus device identifiers (0-n:96.1.x): text, even when made of digits only,
 # so leading zeros and long ids survive (a JSON number would round them)
 _ID_OBIS = re.compile(r"0-\d:96\.1\.\d+$")
-_AMSTERDAM_STD = timezone(timedelta(hours=1))
-_AMSTERDAM_DST = timezone(timedelta(hours=2))
+_AMSTERDAM = ZoneInfo("Europe/Amsterdam")
 
 # The whole telegram in one pass: header (no '/' or '!'; some meters put a control character
 # in it), optional blank line, OBIS lines (or the bare '(value)' continuation lines of DSMR
@@ -43,6 +49,7 @@ _STRICT = re.compile(
     rb"!(?:[0-9A-Fa-f]{3,4})?\r\n"
 )
 _CRC_TAIL = re.compile(rb"[0-9A-Fa-f]{3,4}")
+_KEYS = {}  # OBIS -> its table key (meterkast.p1_spec.shape_key), remembered
 KNOWN_OBIS = frozenset(k for n in SPEC_NAMES for k in shapes(n))
 
 
@@ -61,14 +68,21 @@ def _b(x):
 
 
 def parse_timestamp(text):
-    """DSMR YYMMDDhhmmssX (X = S summer / W winter) to an aware UTC datetime."""
+    """DSMR YYMMDDhhmmssX to an aware UTC datetime: local time in the Netherlands (as
+    dsmr_parser reads it), X (S summer / W winter) telling the repeated autumn hour apart."""
     if len(text) != 13 or text[-1] not in "SW" or not (text[:12].isascii() and text[:12].isdigit()):
         raise ValueError("bad DSMR timestamp %r" % text)
-    tz = _AMSTERDAM_DST if text[-1] == "S" else _AMSTERDAM_STD
     yy = int(text[0:2])  # 70-99: the 1970 placeholder of an empty M-Bus channel
-    local = datetime(yy + (2000 if yy < 70 else 1900), int(text[2:4]), int(text[4:6]), int(text[6:8]),
-                     int(text[8:10]), int(text[10:12]), tzinfo=tz)
+    local = datetime(yy + (2000 if yy < 70 else 1900), int(text[2:4]), int(text[4:6]),
+                     int(text[6:8]), int(text[8:10]), int(text[10:12]), tzinfo=_AMSTERDAM,
+                     fold=text[-1] == "W")
     return local.astimezone(timezone.utc)
+
+
+@lru_cache(maxsize=512)  # a failure log repeats its entries in every telegram
+def iso_timestamp(text):
+    """A DSMR timestamp as ISO 8601 UTC ('...Z'); ValueError when it is not one."""
+    return _iso(parse_timestamp(text))
 
 
 def _iso(dt):
@@ -95,7 +109,7 @@ def _list_value(raw):
     value = _value(raw)[0]
     if isinstance(value, str) and len(value) == 13 and value[-1] in "SW":
         try:
-            return _iso(parse_timestamp(value))
+            return iso_timestamp(value)
         except ValueError:
             pass
     return value
@@ -176,10 +190,15 @@ class Telegram:
         return telegram_values(self._groups, self._fields, system)
 
     def _lines(self):
-        """[(line number, OBIS, value groups)], a bare '(value)' line joined to the one before."""
-        out = []
+        """[(offset, OBIS, value groups)], a bare '(value)' line joined to the one before."""
         body = self.raw[: self.raw.rfind(b"!")]
-        for no, line in enumerate(body.split(b"\n")[1:], 2):
+        if b"\n(" not in body:  # one line per object: one pass
+            return [(m.start(1), m.group(1).decode(), m.group(2))
+                    for m in _LINES.finditer(body)]
+        out = []
+        pos = body.find(b"\n") + 1
+        for line in body[pos:].split(b"\n"):
+            start, pos = pos, pos + len(line) + 1
             line = line.rstrip(b"\r")
             if line.startswith(b"(") and out:
                 n, obis, groups = out[-1]
@@ -187,8 +206,11 @@ class Telegram:
                 continue
             m = _LINE.match(line)
             if m:
-                out.append((no, m.group(1).decode(), m.group(2)))
+                out.append((start, m.group(1).decode(), m.group(2)))
         return out
+
+    def _line_no(self, offset):
+        return self.raw.count(b"\n", 0, offset) + 1
 
     def _parse(self, strict):
         fields = self._fields = {}
@@ -198,10 +220,17 @@ class Telegram:
             self.variant = detect(self.raw[: self.raw.find(b"\r")], bool(self.crc_text),
                                   {obis: g for _, obis, g in lines})
         table = shapes(self.variant)
+        keys = _KEYS
         for no, obis, raw_groups in lines:
-            if strict and not self._check_shape(no, obis, raw_groups, table):
-                continue
-            groups = _GROUP.findall(raw_groups)
+            if strict:
+                key = keys.get(obis)
+                shape = table.get(key) if key is not None else None
+                if (shape is None or obis in fields or obis == "1-0:99.97.0"
+                        or not shape.fullmatch(raw_groups)):  # the common case needs no call
+                    if not self._check_shape(no, obis, raw_groups, table):
+                        continue
+            groups = ([raw_groups[1:-1]] if raw_groups.count(b"(") == 1
+                      else _GROUP.findall(raw_groups))
             self._groups[obis] = groups
             if obis == "1-0:99.97.0":
                 fields[obis] = self._failure_log(groups)
@@ -213,10 +242,11 @@ class Telegram:
                     value = int(value)
                 if obis == "0-0:1.0.0" and isinstance(value, str):
                     try:
-                        value = _iso(parse_timestamp(value))
+                        value = iso_timestamp(value)
                     except ValueError:
                         if strict and self.error is None:
-                            self.error = "line %d: bad timestamp %r" % (no, value)
+                            self.error = "line %d: bad timestamp %r" % (
+                                self._line_no(no), value)
                 fields[obis] = value
                 if unit:
                     units[obis] = unit
@@ -224,30 +254,33 @@ class Telegram:
                 fields[obis] = [_list_value(g) for g in groups]
 
     def _check_shape(self, no, obis, values, table):
-        """False when the line is left out (out of shape, lenient)."""
+        """False when the line is left out (out of shape, lenient). `no`: the line's offset."""
         if obis in self._fields and self.error is None:
-            self.error = "line %d: %s twice" % (no, obis)
-        shape = table.get(shape_key(obis))
+            self.error = "line %d: %s twice" % (self._line_no(no), obis)
+        key = _KEYS.get(obis)
+        if key is None:
+            key = _KEYS[obis] = shape_key(obis) if len(_KEYS) < 4096 else obis
+        shape = table.get(key)
         if shape is None:
             self.unknown_obis.append(obis)
             if (obis[0] not in "01" or obis[1] != "-") and self.error is None:
                 # P1 carries abstract (0-) and electricity (1-) objects only; gas, heat and
                 # water readings come as 0-n M-Bus channels.
-                self.error = "line %d: OBIS %s is not a P1 object" % (no, obis)
+                self.error = "line %d: OBIS %s is not a P1 object" % (self._line_no(no), obis)
             return True
         if not shape.fullmatch(values):
             text = values.decode("ascii", "replace")
             if self.lenient:
-                self.out_of_shape.append((no, obis, text))
+                self.out_of_shape.append((self._line_no(no), obis, text))
                 return False
             if self.error is None:
                 self.error = "line %d: %s value %r out of shape for %s" % (
-                    no, obis, text, self.variant)
+                    self._line_no(no), obis, text, self.variant)
         elif obis == "1-0:99.97.0" and self.error is None:
             groups = _GROUP.findall(values)
             if groups[0] and int(groups[0]) != (len(groups) - 2) // 2:
                 self.error = "line %d: 1-0:99.97.0 says %s entries, holds %d" % (
-                    no, groups[0].decode(), (len(groups) - 2) // 2)
+                    self._line_no(no), groups[0].decode(), (len(groups) - 2) // 2)
         return True
 
     def _syntax_error(self):
@@ -273,7 +306,7 @@ class Telegram:
             end = groups[i].decode("ascii", "replace")
             dur = _value(groups[i + 1])[0]
             try:
-                end = _iso(parse_timestamp(end))
+                end = iso_timestamp(end)
             except ValueError:
                 pass
             entries.append({"end": end, "duration_s": dur})

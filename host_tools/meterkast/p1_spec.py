@@ -111,7 +111,8 @@ VARIANTS = {
         "0-0_96_1_4": _one(r"\d{5}"), "1-0_1_4_0": _v("kW"),
         "1-0_1_6_0": _one(_TS) + _v("kW"), "0-0_98_1_0": _MAX_DEMAND,
         "1-0_31_4_0": _v("A")})),
-    "smarty": (True, r"/(?:Lux|SAG)\d", _with(dict(_DSMR5, **_TOTALS, **_KVAR))),
+    "smarty": (True, r"/(?:Lux|SAG)\d", _with(dict(_DSMR5, **_TOTALS, **_KVAR), **{
+        "0-0_17_0_0": _v("(?:kW|kVA)"), "1-0_31_4_0": _v("A")})),
     "eon-hu": (True, r"/SAG\d", _with(dict(_DSMR5, **_TOTALS, **_KVAR), **{
         "1-0_1_8_3": _v("kWh"), "1-0_1_8_4": _v("kWh"), "1-0_2_8_3": _v("kWh"),
         "1-0_2_8_4": _v("kWh"), "1-0_15_8_0": _v("kWh"), "0-0_96_1_0": _one(_HEX),

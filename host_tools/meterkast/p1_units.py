@@ -3,7 +3,10 @@ kvar, kvarh, m3, GJ) or without prefixes ('si': W, Wh, var, varh, m3, J).
 
 Conversion goes through Decimal, so 5017120 Wh is 5017.12 kWh, not 5017.120000000001.
 """
+import re
 from decimal import Decimal
+
+_NUMBER = re.compile(r"\d+(?:\.\d+)?")
 
 UNIT_SYSTEMS = ("dsmr5", "si", "native")
 # unit -> (the unit it becomes, factor), per system
@@ -19,14 +22,16 @@ _TO = {
 
 
 def number(text):
-    """'001234.567' -> 1234.567 (float), '0042' -> 42 (int)."""
+    """'001234.567' -> 1234.567 (float), '0042' -> 42 (int); other text stays text."""
+    if not _NUMBER.fullmatch(text):
+        return text
     return float(text) if "." in text else int(text)
 
 
 def convert(text, unit, system="dsmr5"):
     """The value `text` (digits, maybe a point) in `unit`, as (number, unit) in `system`."""
     to = _TO[system].get(unit)
-    if to is None:
+    if to is None or not _NUMBER.fullmatch(text):
         return number(text), unit
     v = Decimal(text) * to[1]
     return (int(v) if v == v.to_integral_value() and "." not in text and to[1] >= 1

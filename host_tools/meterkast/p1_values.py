@@ -24,7 +24,7 @@ def iso_time(text):
     Amsterdam's. None when it is not a real date."""
     from meterkast.p1 import _iso, parse_timestamp
 
-    if len(text) == 13:
+    if len(text) == 13:  # with S/W
         try:
             return _iso(parse_timestamp(text))
         except ValueError:
@@ -66,8 +66,8 @@ def telegram_values(groups, fields, system="dsmr5"):
                          for i in range(2, len(texts) - 1, 2)]
         elif len(texts) == 1:
             t = texts[0]
-            if "*" in t and _NUMBER.match(t.partition("*")[0]):
-                out[obis] = quantity(t, system)
+            if ("*" in t or "." in t) and _NUMBER.match(t.partition("*")[0]):
+                out[obis] = quantity(t, system)  # a bare '4.556' (power factor): unit null
             else:
                 out[obis] = fields.get(obis, t)
         elif len(texts) == 2 and _TS.match(texts[0]) and _NUMBER.match(texts[1].partition("*")[0]):
