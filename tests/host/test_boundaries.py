@@ -122,6 +122,22 @@ def test_metrology_cannot_reach_the_keys_path():
     assert not hits, "\n".join(hits)
 
 
+# The composition roots that hand the keys path to the comms module (and nothing else): the
+# emulator's and the single board's entry point, and the comms board's.
+KEY_HOLDERS = ("main.py", "main_comms.py")
+# Bench scripts of the emulator, run on their own with their own arguments; no meter loads them.
+STANDALONE = ("hal/unix/link_bench.py", "hal/unix/reference_bench.py")
+
+
+def test_nothing_outside_comms_names_the_keys_path():
+    files = [f for f in FIRMWARE.rglob("*.py")
+             if not f.relative_to(FIRMWARE).as_posix().startswith("comms/")
+             and f.relative_to(FIRMWARE).as_posix() not in KEY_HOLDERS + STANDALONE]
+    assert len(files) >= 40 and FIRMWARE / "main_metering.py" in files
+    hits = [h for f in files for h in _key_reach(f)]
+    assert not hits, "\n".join(hits)
+
+
 def test_the_key_reach_checker_catches_a_probe(tmp_path):
     probe = tmp_path / "probe.py"
     probe.write_text("import sys\n"
