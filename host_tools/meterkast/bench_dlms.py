@@ -40,7 +40,7 @@ from pathlib import Path
 import serial
 
 from meterkast import firmware_dir
-from meterkast.cmd_read import read_meter
+from meterkast.dlms.reader import read_meter
 from meterkast.dlms.security import CounterState, Keys
 from meterkast.line import Line
 

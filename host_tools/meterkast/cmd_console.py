@@ -38,8 +38,8 @@ import time
 
 import serial
 
-from meterkast.cli import CliError
 from meterkast.console_view import LiveView, Stats, frame_line
+from meterkast.errors import CliError
 from meterkast.frames import ENCRYPTED, HDLC, LINK, P1, FrameDecoder, Keys
 from meterkast.p1_spec import SPEC_NAMES
 from meterkast.p1_units import UNIT_SYSTEMS

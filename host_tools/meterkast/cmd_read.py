@@ -18,31 +18,29 @@ import csv
 import json
 import sys
 import time
-from datetime import date, datetime, timedelta, timezone
+from datetime import date, datetime, timezone
 
 import serial
 
-from meterkast.cli import CliError
-from meterkast.dlms import axdr, localtime
-from meterkast.dlms.client import CLIENT_IC, CLOCK, Association, AssociationRejected, DlmsError
-from meterkast.dlms.hdlc import HdlcClient, HdlcError
+from meterkast.dlms import localtime
+from meterkast.dlms.client import AssociationRejected, DlmsError
+from meterkast.dlms.hdlc import HdlcError
+from meterkast.dlms.reader import (  # noqa: F401  (complete_range, default_range: tests)
+    PROFILE,
+    REGISTERS,
+    complete_range,
+    default_range,
+    iso_utc,
+    read_meter,
+    resync_counter,
+)
 from meterkast.dlms.security import CounterState, Keys, SecurityError
-from meterkast.dlms.wrapper import WrapperClient, WrapperError
+from meterkast.dlms.wrapper import WrapperError
 from meterkast.dlms.wrapper import parse_spec as wrapper_url
+from meterkast.errors import CliError
 
 HELP = "read clock, registers and the quarter-hour profile over P3 (DLMS/COSEM, ciphered)"
 
-PROFILE = bytes((1, 0, 99, 1, 0, 255))
-REGISTERS = (
-    ("import_t1_wh", bytes((1, 0, 1, 8, 1, 255))),
-    ("import_t2_wh", bytes((1, 0, 1, 8, 2, 255))),
-    ("export_t1_wh", bytes((1, 0, 2, 8, 1, 255))),
-    ("export_t2_wh", bytes((1, 0, 2, 8, 2, 255))),
-    ("import_w", bytes((1, 0, 1, 7, 0, 255))),
-    ("export_w", bytes((1, 0, 2, 7, 0, 255))),
-)
-PROFILE_STATUS = bytes((0, 0, 96, 10, 1, 255))
-ENERGY_COLUMNS = REGISTERS[:4]
 CSV_FIELDS = ("time", "status", "import_t1_wh", "import_t2_wh", "export_t1_wh", "export_t2_wh")
 
 
@@ -91,38 +89,6 @@ def parse_time(text, end=False):
     return dt.astimezone(timezone.utc)
 
 
-def default_range(now=None):
-    """The last complete local (Europe/Amsterdam) day before `now` (aware UTC): [start, end)."""
-    today = localtime.to_local(now or datetime.now(timezone.utc)).date()
-    start, _ = localtime.day_bounds(today - timedelta(days=1))
-    end, _ = localtime.day_bounds(today)
-    return start, end
-
-
-def local_day_shift(t, days):
-    """The instant `days` local calendar days after (or before) aware t, same wall time."""
-    local = localtime.to_local(t).replace(tzinfo=None)
-    return localtime.from_local(local + timedelta(days=days))
-
-
-def complete_range(start, end, meter_now):
-    """--from/--to as given, completed: neither -> the last complete local day of the meter's
-    clock; --from alone -> one local day from it; --to alone -> one local day up to it."""
-    if start is None and end is None:
-        return default_range(meter_now)
-    if end is None:
-        end = local_day_shift(start, 1)
-    if start is None:
-        start = local_day_shift(end, -1)
-    if end <= start:
-        raise CliError("--to must be after --from")
-    return start, end
-
-
-def iso_utc(dt):
-    return dt.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
 class Progress:
     """Block progress on stderr for long reads: a live line on a terminal, a summary otherwise."""
 
@@ -143,96 +109,6 @@ class Progress:
             "read %d profile rows in %.2f s (%d blocks; %d bytes sent, %d received)\n"
             % (rows, time.monotonic() - self.started, blocks, link.bytes_sent, link.bytes_received)
         )
-
-
-def _scaled(value, scaler_unit):
-    scaler = scaler_unit[0]
-    if scaler >= 0:
-        return value * 10**scaler
-    return value / 10**-scaler
-
-
-def open_link(port, client_sap, timeout, wrapper=False):
-    """The transport under an association: HDLC, or the TCP wrapper when `wrapper`."""
-    if wrapper:
-        return WrapperClient(port, client_sap=client_sap, timeout=timeout)
-    return HdlcClient(port, client_sap=client_sap, timeout=timeout)
-
-
-def read_meter(port, keys, counters, start, end, timeout=5.0, progress=None, stats=None,
-               wrapper=False):
-    """Associate, read, release. Returns the result dict (the --json shape); `stats`, a dict,
-    receives the bytes sent and received on the line. `wrapper`: the port carries the
-    IEC 62056-47 wrapper instead of HDLC."""
-    link = open_link(port, 1, timeout, wrapper)
-    link.connect()
-    try:
-        a = Association.management(link, keys, counters)
-        if progress:
-            a.on_block = progress.block
-        a.open()
-        try:
-            result = read_objects(a, start, end)
-        finally:
-            a.release()
-    finally:
-        link.disconnect()
-        if stats is not None:
-            stats["bytes_sent"] = link.bytes_sent
-            stats["bytes_received"] = link.bytes_received
-    if progress:
-        progress.done(len(result["profile"]), max(1, a.blocks), link)
-    return result
-
-
-def read_objects(a, start, end):
-    """Clock, registers and the profile for [start, end); an end left None is completed from
-    the meter's clock just read (complete_range)."""
-    clock_raw = a.get_value(8, CLOCK, 2)
-    start, end = complete_range(start, end, axdr.date_time_to_utc(clock_raw))
-    registers = {}
-    for name, obis in REGISTERS:
-        value = a.get_value(3, obis, 2)
-        registers[name] = _scaled(value, a.get_value(3, obis, 3))
-    columns = a.get_value(7, PROFILE, 3)
-    index = {}
-    for k, col in enumerate(columns):
-        index[bytes(col[1])] = k
-    restricting = axdr.capture_object(8, CLOCK)
-    # the meter compares local wall-clock times, both ends inclusive: ask for [start, end - 1 s]
-    params = axdr.range_descriptor(restricting, start, end - timedelta(seconds=1))
-    buffer = a.get_value(7, PROFILE, 2, 1, params)
-    rows = []
-    for row in buffer:
-        t = axdr.date_time_to_utc(row[index[CLOCK]])
-        if not start <= t < end:
-            continue
-        entry = {"time": iso_utc(t), "status": row[index[PROFILE_STATUS]]}
-        for name, obis in ENERGY_COLUMNS:
-            entry[name] = row[index[obis]]
-        rows.append(entry)
-    rows.sort(key=lambda r: r["time"])
-    return {
-        "clock": axdr.date_time_local(clock_raw).isoformat(),
-        "registers": registers,
-        "profile": rows,
-    }
-
-
-def resync_counter(port, counters, timeout, wrapper=False):
-    """Public association: read the last client counter the meter accepted."""
-    link = open_link(port, 16, timeout, wrapper)
-    link.connect()
-    try:
-        a = Association.public(link)
-        a.open()
-        try:
-            last = a.get_value(1, CLIENT_IC, 2)
-        finally:
-            a.release()
-    finally:
-        link.disconnect()
-    counters.skip_to(last + 1)
 
 
 def main(args):

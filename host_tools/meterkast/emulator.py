@@ -15,8 +15,8 @@ import tty
 from pathlib import Path
 
 from meterkast import firmware_dir, runcheck, scenarios_dir
-from meterkast.cli import CliError
 from meterkast.endpoints import open_endpoint, parse_spec
+from meterkast.errors import CliError
 from meterkast.faults import FaultSpec
 from meterkast.line import Line, LineMonitor
 

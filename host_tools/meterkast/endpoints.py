@@ -14,7 +14,7 @@ import termios
 import time
 import tty
 
-from meterkast.cli import CliError
+from meterkast.errors import CliError
 
 # A pty with no reader keeps at most this much unread: older bytes are discarded, so a reader
 # that attaches late sees current data, as on a real line where unread bits are simply gone.

@@ -1193,7 +1193,7 @@ def p3_campaign(workdir, frames=100_000, seed=1, baudrate=115200, heap_margin=10
         a.get_value(8, CLOCK, 2)
         a.release()
         link.disconnect()
-        from meterkast.cmd_read import read_meter
+        from meterkast.dlms.reader import read_meter
 
         port.flush_input()
         before = read_meter(port, mgmt, counters, start_dt, start_dt + timedelta(hours=3))
