@@ -17,49 +17,12 @@ from meterkast.refbench import judge_point, run_bench
 
 REAL_TIME_SAMPLES = 2 * 64 * 50 * 3
 
-_SCRIPT = """
-import math, time
-from array import array
-from metering import waveform as wf
-fs = 3200
-n = 3200
-v = array("h", [int(23000 * math.sin(2 * math.pi * 50 * k / fs)) + 37 for k in range(n)])
-i = array("h", [int(3000 * math.sin(2 * math.pi * 50 * k / fs - 0.5)) - 21 for k in range(n)])
-cal = wf.calibration(450 / 32767, 100 / 32767, 0.6, fs)
-for impl in ("viper", "bytecode"):
-    d = wf.WindowDsp(cal, fs, 10, impl)
-    reps = 30 if impl == "viper" else 4
-    best = None
-    for trial in range(3):
-        t = time.ticks_us()
-        for r in range(reps):
-            s = 0
-            while d.feed(v, i, s, n):
-                d.close()
-                s = d.st[wf.START]
-        dt = time.ticks_diff(time.ticks_us(), t)
-        best = dt if best is None or dt < best else best
-    print("dsp", impl, reps * n * 2 * 1000000 // best)
-from array import array
-from contract import frontend as fe
-from hal.unix.signals import Mains, ConstantWorld
-from hal.unix.frontends import build_measuring
-out = array("i", [0] * fe.FIELDS)
-for kind, full in (("waveform", True), ("waveform", False), ("ic", True)):
-    m = Mains(ConstantWorld(230.0, 5.0, 0.5, 50.0, (0, 1, 2)), 3)
-    f = build_measuring(kind, m, full_rate=full)
-    secs = 20 if full and kind == "waveform" else 200
-    t = time.ticks_us()
-    for s in range(secs):
-        f.measure(s, out)
-    print("emu", kind, int(full), time.ticks_diff(time.ticks_us(), t) // secs)
-"""
 
 
-def _micropython(script):
+def _micropython(module):
     env = dict(os.environ)
     env["MICROPYPATH"] = "%s:.frozen" % firmware_dir()
-    proc = subprocess.run([micropython_command(), "-c", script], capture_output=True, text=True,
+    proc = subprocess.run([micropython_command(), "-m", module], capture_output=True, text=True,
                           timeout=300, env=env, cwd=str(firmware_dir()))
     if proc.returncode != 0:
         raise RuntimeError(proc.stderr.strip()[-500:])
@@ -67,7 +30,7 @@ def _micropython(script):
 
 
 def run(emit):
-    for line in _micropython(_SCRIPT):
+    for line in _micropython("hal.unix.dsp_bench"):
         w = line.split()
         if not w:
             continue

@@ -1,7 +1,6 @@
 """P1 figures: telegram build time in the firmware, telegram size, wire time, CPU share at 1/s."""
 import os
 import subprocess
-import tempfile
 import time
 
 from meterkast import firmware_dir
@@ -9,32 +8,6 @@ from meterkast.emulator import Emulator, micropython_command
 
 LINE_BPS = 11520  # 115200 baud 8N1
 
-_SCRIPT = """
-import time
-from comms.p1.telegram import TelegramBuilder
-from contract import reading as rd
-from util.tz import to_seconds
-r = rd.new_reading()
-r[rd.T] = to_seconds(2026, 7, 1, 10, 15, 0)
-r[rd.TARIFF] = 2
-for i in range(4):
-    r[rd.IMPORT_T1_WH + i] = 12345678 - 1000 * i
-for i in range(3):
-    r[rd.VOLTAGE_DV + i] = 2300 + i
-    r[rd.CURRENT_MA + i] = 4500
-    r[rd.PHASE_IMPORT_W + i] = 1000
-r[rd.IMPORT_W] = 3000
-r[rd.PF_LOG_N] = 2
-b = TelegramBuilder("MKS0000000000001")
-times = []
-for i in range(2000):
-    r[rd.T] += 1
-    t0 = time.ticks_us()
-    n = b.build(r)
-    times.append(time.ticks_diff(time.ticks_us(), t0))
-times.sort()
-print(n, times[len(times) // 2], times[len(times) // 10], times[9 * len(times) // 10])
-"""
 
 
 def _cpu_seconds(pid):
@@ -44,14 +17,10 @@ def _cpu_seconds(pid):
 
 
 def run(emit):
-    with tempfile.NamedTemporaryFile("w", suffix=".py", delete=False) as f:
-        f.write(_SCRIPT)
-    try:
-        env = dict(os.environ, MICROPYPATH="%s:.frozen" % firmware_dir())
-        out = subprocess.run([micropython_command(), f.name], capture_output=True, text=True,
-                             env=env, check=True, timeout=120).stdout.split()
-    finally:
-        os.unlink(f.name)
+    env = dict(os.environ, MICROPYPATH="%s:.frozen" % firmware_dir())
+    out = subprocess.run([micropython_command(), "-m", "hal.unix.p1_bench"], capture_output=True,
+                         text=True, env=env, check=True, timeout=120,
+                         cwd=str(firmware_dir())).stdout.split()
     size, median, p10, p90 = (int(x) for x in out)
     emit("p1_telegram_build_median", median, "us")
     emit("p1_telegram_build_p90", p90, "us")

@@ -7,41 +7,13 @@ import time
 from meterkast import firmware_dir
 from meterkast.emulator import Emulator, micropython_command
 
-_COMMIT = """
-import time, vfs
-from hal.unix.flash import mount
-from metering.store import RegisterStore
-from metering.profile import QuarterHourProfile
-from metering.registers import EnergyRegisters
-from metering.events import PowerFailures, VoltageEvents
-root, bdev = mount(IMAGE, "/bench")
-s = RegisterStore(root)
-r = EnergyRegisters(); f = PowerFailures(); v = VoltageEvents()
-times = []
-for i in range(300):
-    r.add(0, 123456789)
-    t0 = time.ticks_us()
-    s.save(1000 + i, i, 0, r, f, v)
-    times.append(time.ticks_diff(time.ticks_us(), t0))
-p = QuarterHourProfile(root)
-caps = []
-for i in range(300):
-    t0 = time.ticks_us()
-    p.append(900 * i, 0, r.wh)
-    caps.append(time.ticks_diff(time.ticks_us(), t0))
-times.sort(); caps.sort()
-print(times[len(times) // 2], times[9 * len(times) // 10], caps[len(caps) // 2])
-"""
-
 
 def run(emit):
     with tempfile.TemporaryDirectory() as d:
-        script = os.path.join(d, "commit.py")
-        with open(script, "w") as f:
-            f.write("IMAGE = %r\n" % os.path.join(d, "flash.img") + _COMMIT)
         env = dict(os.environ, MICROPYPATH="%s:.frozen" % firmware_dir())
-        out = subprocess.run([micropython_command(), script], capture_output=True, text=True,
-                             env=env, check=True, timeout=300).stdout.split()
+        out = subprocess.run([micropython_command(), "-m", "hal.unix.storage_bench",
+                              os.path.join(d, "flash.img")], capture_output=True, text=True,
+                             env=env, check=True, timeout=300, cwd=str(firmware_dir())).stdout.split()
     emit("register_persist_median", int(out[0]), "us")
     emit("register_persist_p90", int(out[1]), "us")
     emit("profile_capture_append_median", int(out[2]), "us")

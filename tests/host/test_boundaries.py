@@ -126,7 +126,7 @@ def test_metrology_cannot_reach_the_keys_path():
 # emulator's and the single board's entry point, and the comms board's.
 KEY_HOLDERS = ("main.py", "main_comms.py")
 # Bench scripts of the emulator, run on their own with their own arguments; no meter loads them.
-STANDALONE = ("hal/unix/link_bench.py", "hal/unix/reference_bench.py")
+STANDALONE = ("hal/unix/link_bench.py", "hal/unix/reference_bench.py", "hal/unix/storage_bench.py")
 
 
 def test_nothing_outside_comms_names_the_keys_path():
