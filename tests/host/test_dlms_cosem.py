@@ -90,3 +90,21 @@ def test_profile_dst_end_day_by_range(meter):
             w["export_t1_wh"],
             w["export_t2_wh"],
         ]
+
+
+def test_profile_by_utc_range(meter):
+    """A range sent in UTC (deviation 0) is a pair of instants, across the end of summer time:
+    00:00..01:45 UTC on 27 October 2024 is 02:00 CEST..02:45 CET, 8 rows."""
+    epoch = datetime(2000, 1, 1, tzinfo=timezone.utc)
+    start = datetime(2024, 10, 27, 0, 0, tzinfo=timezone.utc)
+    end = datetime(2024, 10, 27, 1, 45, tzinfo=timezone.utc)
+    lo, hi = ((x - epoch).total_seconds() for x in (start, end))
+    want = [w for w in expected_rows(START, ROWS) if lo <= w["t"] <= hi]
+    with client(meter).session() as c:
+        raw = c.get(BUFFER, access_descriptor=RangeDescriptor(CaptureObject(CLOCK), start, end))
+    got = utils.parse_as_dlms_data(raw)
+    assert len(got) == len(want) == 8
+    for g, w in zip(got, want):
+        t, _ = dlms_time.datetime_from_bytes(g[0])
+        assert t == epoch + timedelta(seconds=w["t"])
+        assert g[2] == w["import_t1_wh"]

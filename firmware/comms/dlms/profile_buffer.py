@@ -10,6 +10,11 @@
 # export_t2]; False means the entry failed its checksum and is skipped, never served.
 # Timestamps may repeat after the clock was set back, so a range is a scan, not a search.
 #
+# A range bound whose deviation is specified is an instant: UTC = local + deviation minutes
+# (the convention of axdr.DateTimeCodec), compared with the rows' UTC times. A bound with an
+# unspecified deviation (0x8000) is a local wall-clock time, compared with the rows' local
+# times. The clock status byte is not consulted.
+#
 # If metrology captures a row while a long read is under way and the ring is full, the oldest
 # entry is dropped and every index shifts down. Each block re-finds the last row it sent
 # (same contents, a few places earlier) and continues from there; if it cannot, the transfer
@@ -26,6 +31,8 @@ _ALL = const(0)
 _RANGE = const(1)
 _ENTRY = const(2)
 _RESYNC_DEPTH = const(8)
+_DEVIATION_UNSPECIFIED = const(0x8000)
+_DEVIATION_MAX = const(720)  # minutes, Blue Book: -720..720
 
 
 class ProfileBuffer:
@@ -77,7 +84,9 @@ class ProfileBuffer:
         if cosem.find(cls, r.buf, p) != 0 or attr != 2:
             raise axdr.AxdrError("restricting object is not the clock")  # column 1 only
         self._lo = self._date_time(r)
+        self._lo_local = self._local
         self._hi = self._date_time(r)
+        self._hi_local = self._local
         r.expect(axdr.ARRAY)
         n = r.length()
         if n:
@@ -88,6 +97,8 @@ class ProfileBuffer:
         self._kind = _RANGE
 
     def _date_time(self, r):
+        """A range bound in meter-epoch seconds: UTC when its deviation is specified, else
+        local wall-clock time (self._local says which)."""
         tag = r.u8()
         if tag == axdr.OCTET_STRING:
             if r.length() != 12:
@@ -95,9 +106,19 @@ class ProfileBuffer:
         elif tag != axdr.DATE_TIME:
             raise axdr.AxdrError("date-time tag")
         r.need(12)
-        v = self.dt.local_seconds(r.buf, r.pos)
-        r.pos += 12
-        return v
+        b = r.buf
+        o = r.pos
+        v = self.dt.local_seconds(b, o)
+        dev = (b[o + 9] << 8) | b[o + 10]
+        r.pos = o + 12
+        self._local = dev == _DEVIATION_UNSPECIFIED
+        if self._local:
+            return v
+        if dev & 0x8000:
+            dev -= 0x10000
+        if dev < -_DEVIATION_MAX or dev > _DEVIATION_MAX:
+            raise axdr.AxdrError("deviation")
+        return v + dev * 60
 
     def _column(self, r):
         r.expect(axdr.STRUCTURE)
@@ -168,8 +189,11 @@ class ProfileBuffer:
             if not p.read(i, row):
                 continue
             if kind == _RANGE:
-                t = self.dt.local_of(row[0])
-                if t < self._lo or t > self._hi:
+                t = row[0]
+                lt = self.dt.local_of(t) if self._lo_local or self._hi_local else t
+                if (lt if self._lo_local else t) < self._lo:
+                    continue
+                if (lt if self._hi_local else t) > self._hi:
                     continue
             return True
         return False
