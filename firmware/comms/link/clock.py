@@ -6,26 +6,14 @@
 # time of the newest reading it believed, plus the time its own tick counter says has passed
 # since that reading arrived: between readings, and through a silent link, the clock runs on.
 # `speed` is the emulator's time scale (meter seconds per wall second; 1 on a board).
-import time
+from util.ticks import ScaledTicks
 
 
-class LinkClock:
+class LinkClock(ScaledTicks):
     def __init__(self, speed=1):
-        self.speed = speed
-        self._t0 = time.ticks_ms()
+        self.start_ticks(speed)
         self._t = -1  # time of the newest believed reading (meter epoch), -1 none yet
         self._at = 0  # mono_ms() when it arrived
-        self._last_mono = 0
-
-    def mono_ms(self):
-        return int(time.ticks_diff(time.ticks_ms(), self._t0) * self.speed)
-
-    def mono(self):
-        """Seconds since comms started, never going back."""
-        m = self.mono_ms() // 1000
-        if m > self._last_mono:
-            self._last_mono = m
-        return self._last_mono
 
     def set(self, t):
         """A reading with time t was believed just now."""

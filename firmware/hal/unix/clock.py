@@ -14,6 +14,7 @@ import time
 
 import asyncio
 from hal.rtc import RtcTime
+from util.ticks import ScaledTicks
 from util.tz import TIME_RANGE, UNIX_OFFSET, in_range
 
 # Fastest emulated clock: a wall millisecond is 1,000 meter seconds, far beyond what metrology
@@ -22,17 +23,15 @@ from util.tz import TIME_RANGE, UNIX_OFFSET, in_range
 MAX_SPEED = 1000000
 
 
-class SimClock(RtcTime):
+class SimClock(ScaledTicks, RtcTime):
     def __init__(self, start_utc, speed=1, rtc_path=None):
         if not 0 < speed <= MAX_SPEED:  # false for nan too
             raise ValueError("speed must be > 0 and at most %d" % MAX_SPEED)
         if not in_range(start_utc):
             raise ValueError("start time outside the meter's time range %s" % TIME_RANGE)
-        self.speed = speed
+        self.start_ticks(speed)
         self._rtc_path = rtc_path
-        self._t0 = time.ticks_ms()
         RtcTime.__init__(self, start_utc)
-        self._last_mono = 0
         self._floor = 0  # the anchor is never earlier than this monotonic second (checkpoint)
         self.rtc_note = None  # why resume() did not use the anchor file (reported as a warning)
         self.save()
@@ -72,14 +71,6 @@ class SimClock(RtcTime):
         clock.rtc_note = note
         return clock
 
-    def mono_ms(self):
-        return int(time.ticks_diff(time.ticks_ms(), self._t0) * self.speed)
-
-    def mono(self):
-        m = self.mono_ms() // 1000
-        if m > self._last_mono:
-            self._last_mono = m
-        return self._last_mono
 
     def checkpoint(self, t):
         """Renew the anchor just before the meter stores RTC time t on flash (a persist or a
