@@ -13,8 +13,8 @@ from conftest import FIRMWARE, FW_TESTS, micropython_exe, run_micropython  # noq
 from gurux_dlms import GXByteBuffer, GXDLMSClient, GXReplyData
 from gurux_dlms.enums import Authentication, InterfaceType, Security
 from gurux_dlms.secure import GXDLMSSecureClient
-from meterkast.endpoints import TcpEndpoint, open_endpoint
-from meterkast.line import Line
+from meterkast.line.endpoints import TcpEndpoint, open_endpoint
+from meterkast.line.paced import Line
 
 SYSTEM_TITLE = bytes.fromhex("4d4b530000000001")  # "MKS" + serial
 CLIENT_TITLE = bytes.fromhex("484553000000000a")  # "HES" ...

@@ -6,7 +6,7 @@ import serial
 from dsmr_parser import telegram_specifications
 from dsmr_parser.clients.telegram_buffer import TelegramBuffer
 from dsmr_parser.parsers import TelegramParser
-from meterkast.emulator import Emulator
+from meterkast.emu.emulator import Emulator
 
 UNIX_2000 = 946684800
 

@@ -4,11 +4,13 @@ import bisect
 import random
 from pathlib import Path
 
-from meterkast.capture import Capture
-from meterkast.faults import FaultInjector, FaultSpec
-from meterkast.frames import FrameDecoder, Keys, encrypted_frame, hdlc_frame
-from meterkast.line import PacedPipe
-from meterkast.soak import Variations
+from meterkast.dlms.hdlc import build_frame as hdlc_frame
+from meterkast.keys.file import Keys
+from meterkast.line.capture import Capture
+from meterkast.line.faults import FaultInjector, FaultSpec
+from meterkast.line.paced import PacedPipe
+from meterkast.soak.line import Variations
+from meterkast.wire.frames import FrameDecoder, encrypted_frame
 
 VECTORS = Path(__file__).resolve().parent / "vectors"
 CAPTURES = ("p1_3phase.capture", "p1_1phase.capture")
@@ -30,7 +32,7 @@ def firmware_telegrams():
 
 def variations(n, seed=1):
     """n distinct telegrams: the firmware's layouts with fresh times, values and failure logs
-    (the soak campaign's generator, meterkast.soak.Variations)."""
+    (the soak campaign's generator, meterkast.soak.line.Variations)."""
     gen = Variations(firmware_telegrams(), seed)
     out = [gen.make(i) for i in range(n)]
     assert len(set(out)) == n

@@ -1,10 +1,10 @@
-"""The one `meterkast` command. Each subcommand lives in its own module `cmd_<name>.py` that
-defines `HELP`, `add_arguments(parser)` and `main(args) -> int`."""
+"""The one `meterkast` command. Each subcommand lives in its own module `commands/<name>.py`
+that defines `HELP`, `add_arguments(parser)` and `main(args) -> int`."""
 import argparse
 import importlib
 import sys
 
-from meterkast.errors import CliError  # noqa: F401  (re-exported for the cmd_* modules)
+from meterkast.errors import CliError
 
 COMMANDS = ["run", "console", "keys", "dump", "read", "uart", "flash", "build", "bench", "accuracy",
             "soak"]
@@ -19,9 +19,9 @@ def build_parser():
     sub.required = True
     for name in COMMANDS:
         try:
-            module = importlib.import_module("meterkast.cmd_" + name)
+            module = importlib.import_module("meterkast.commands." + name)
         except ModuleNotFoundError as exc:
-            if exc.name != "meterkast.cmd_" + name:
+            if exc.name != "meterkast.commands." + name:
                 raise
             continue
         p = sub.add_parser(name, help=module.HELP, description=module.HELP)

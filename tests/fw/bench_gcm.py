@@ -1,4 +1,4 @@
-# GCM speed under MicroPython, read by meterkast.bench_gcm (host_tools); also runs on a board:
+# GCM speed under MicroPython, read by meterkast.bench.gcm (host_tools); also runs on a board:
 #   mpremote run tests/fw/bench_gcm.py   (with comms/ on the board)
 # usage: micropython bench_gcm.py [viper|bytecode ...]
 # Prints one line per implementation:

@@ -1,4 +1,4 @@
-# P3 server cost under MicroPython, read by meterkast.bench_dlms (host_tools); runs on a board too
+# P3 server cost under MicroPython, read by meterkast.bench.dlms (host_tools); runs on a board too
 # (with comms/, contract/, util/ and these test helpers on it).
 # Prints one line:
 #   get_register_us <best per ciphered GET of a register> get_block_us <best per 1 KiB profile

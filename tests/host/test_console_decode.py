@@ -10,11 +10,13 @@ import time
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from meterkast.cmd_console import frames as read_frames
-from meterkast.cmd_console import run_console
-from meterkast.console_view import LiveView, Stats, frame_line, sparkline
-from meterkast.frames import FrameDecoder, Keys, encrypted_frame, hdlc_frame
-from meterkast.p1 import Telegram, crc16, make_telegram
+from meterkast.commands.console import frames as read_frames
+from meterkast.commands.console import run_console
+from meterkast.console.view import LiveView, Stats, frame_line, sparkline
+from meterkast.dlms.hdlc import build_frame as hdlc_frame
+from meterkast.keys.file import Keys
+from meterkast.wire.frames import FrameDecoder, encrypted_frame
+from meterkast.wire.p1 import Telegram, crc16, make_telegram
 from serial_support import AK, EK, KEYS, TITLE, variations
 
 TELEGRAMS = variations(6, seed=5)
@@ -231,7 +233,7 @@ def test_hdlc_with_7e_inside_and_management_decryption():
     keys = Keys(TITLE, EK, AK, mgmt_ek, mgmt_ak)
     plain = bytes.fromhex("C401C100090C07E8010101020000008000007E7E")
     ic = (2).to_bytes(4, "big")
-    from meterkast.frames import gcm_seal
+    from meterkast.dlms.security import gcm_seal
 
     ct, tag = gcm_seal(mgmt_ek, TITLE + ic, b"\x30" + mgmt_ak, plain)
     apdu = b"\xdb\x08" + TITLE + bytes([len(ct) + 17]) + b"\x30" + ic + ct + tag

@@ -16,13 +16,13 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from meterkast import firmware_module
-from meterkast.cmd_console import run_console
-from meterkast.console_view import LiveView, Stats, frame_line
-from meterkast.emulator import Emulator
-from meterkast.endpoints import PtyEndpoint
-from meterkast.faults import FaultInjector, FaultSpec
-from meterkast.frames import FrameDecoder
-from meterkast.line import LineMonitor
+from meterkast.commands.console import run_console
+from meterkast.console.view import LiveView, Stats, frame_line
+from meterkast.emu.emulator import Emulator
+from meterkast.line.endpoints import PtyEndpoint
+from meterkast.line.faults import FaultInjector, FaultSpec
+from meterkast.line.paced import LineMonitor
+from meterkast.wire.frames import FrameDecoder
 
 L = firmware_module("contract.link")
 R = firmware_module("contract.reading")

@@ -19,12 +19,12 @@ import pytest
 from dsmr_parser import telegram_specifications as dsmr_specs
 from dsmr_parser.objects import CosemObject, MBusObject
 from dsmr_parser.parsers import TelegramParser
-from meterkast.cmd_console import run_console
-from meterkast.console_view import frame_line
-from meterkast.frames import FrameDecoder
-from meterkast.p1 import crc16
-from meterkast.p1_spec import SPEC_NAMES, check_tables, detect
-from meterkast.p1_units import convert
+from meterkast.commands.console import run_console
+from meterkast.console.view import frame_line
+from meterkast.wire.frames import FrameDecoder
+from meterkast.wire.p1 import crc16
+from meterkast.wire.p1_spec import SPEC_NAMES, check_tables, detect
+from meterkast.wire.p1_units import convert
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "vectors"))
 import dsmr_parser_examples as examples  # noqa: E402
@@ -295,7 +295,7 @@ def test_soak_with_the_real_meter_variants_in_the_mix_zero_false_accepts():
 
 
 def test_a_smarty_style_telegram_is_checked_against_the_smarty_table():
-    from meterkast.p1 import make_telegram
+    from meterkast.wire.p1 import make_telegram
 
     t = make_telegram("Lux5\\253833635_A", [
         "1-3:0.2.8(42)", "0-0:1.0.0(190816143011S)",

@@ -12,8 +12,8 @@ import pytest
 from dlms_support import GuruxSession, gurux_management, write_keys
 from gurux_dlms.objects import GXDLMSProfileGeneric, GXDLMSRegister
 from meterkast import cli
-from meterkast.emulator import Emulator
-from meterkast.flashimage import dump
+from meterkast.emu.emulator import Emulator
+from meterkast.image.flashimage import dump
 
 START = "2024-03-11T22:00:00Z"
 SPEED = 3600  # an hour per second: a few quarter hours are on flash within seconds

@@ -8,7 +8,7 @@ from datetime import date, datetime, timezone
 import pytest
 from dlms_support import P3Harness, expected_rows
 from meterkast import cli
-from meterkast.cmd_read import complete_range, default_range, parse_time
+from meterkast.commands.read import complete_range, default_range, parse_time
 from meterkast.dlms import localtime
 
 START = "2024-03-11T23:00:00Z"

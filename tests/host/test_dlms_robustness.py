@@ -11,7 +11,7 @@ from dlms_support import AK, CLIENT_TITLE, EK, SYSTEM_TITLE, P3Harness
 from meterkast.dlms import axdr
 from meterkast.dlms.client import CLOCK, Association
 from meterkast.dlms.security import CounterState, Keys
-from meterkast.soak import garbage, templates  # the soak campaign's P3 fuzz
+from meterkast.soak.p3_fuzz import garbage, templates  # the soak campaign's P3 fuzz
 
 FRAMES = 10_000
 SEED = 20240312

@@ -1,6 +1,6 @@
 """Flash to a board and read its P1 port: `meterkast flash` (real mpremote) end to end.
 
-Without options the board is the board emulator (meterkast.boardemu): the unix port with its
+Without options the board is the board emulator (meterkast.emu.boardemu): the unix port with its
 REPL on a pty, its flash a LittleFS image mounted at "/", `machine` emulated, and the board
 HAL (hal.board) running the meter after the reset, as on hardware. With a board attached:
 
@@ -19,9 +19,9 @@ import serial
 from dsmr_parser import telegram_specifications
 from dsmr_parser.parsers import TelegramParser
 from helpers import parse_v5, read_raw_telegrams
-from meterkast.boardemu import BoardEmulator
-from meterkast.flashimage import open_image
-from meterkast.keys import new_keys, write_keys
+from meterkast.emu.boardemu import BoardEmulator
+from meterkast.image.flashimage import open_image
+from meterkast.keys.file import new_keys, write_keys
 
 
 class Board:
@@ -141,7 +141,7 @@ def test_flash_then_update_with_keys(board, tmp_path):
 def _wipe_data(image):
     """What a wiped flash looks like to the meter: /data (registers, counters) gone."""
     from littlefs import LittleFS
-    from meterkast.flashimage import BLOCK_SIZE
+    from meterkast.image.flashimage import BLOCK_SIZE
 
     data = bytearray(image.read_bytes())
     fs = LittleFS(block_size=BLOCK_SIZE, block_count=len(data) // BLOCK_SIZE, mount=False)

@@ -21,7 +21,7 @@ from dlms_support import AK, CLIENT_TITLE, EK, SYSTEM_TITLE
 from dsmr_parser.clients.telegram_buffer import TelegramBuffer
 from helpers import parse_v5, wh
 from meterkast import cli
-from meterkast.emulator import Emulator
+from meterkast.emu.emulator import Emulator
 
 ROOT = Path(__file__).resolve().parents[2]
 HOSTILE = ROOT / "tests" / "hostile" / "hostile_metering.py"

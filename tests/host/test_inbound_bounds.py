@@ -6,8 +6,8 @@ import time
 
 from helpers import meter
 from meterkast import cli
-from meterkast.emulator import RX_LIMIT
-from meterkast.keys import new_keys, write_keys
+from meterkast.emu.emulator import RX_LIMIT
+from meterkast.keys.file import new_keys, write_keys
 
 START = "2026-03-02T10:00:00Z"
 

@@ -3,7 +3,7 @@ to the state (deleted, new, copied, rolled back, shared, counters wiped), and no
 the head-end out.
 
 Every run captures both lines; every encrypted P1 frame and every ciphered P3 APDU the meter
-sent is read back (meterkast.ivscan) and the (key, system title, counter) triples of the whole
+sent is read back (meterkast.keys.ivscan) and the (key, system title, counter) triples of the whole
 test must all differ.
 """
 import json
@@ -19,10 +19,10 @@ from gurux_dlms.objects import GXDLMSRegister
 from helpers import meter
 from littlefs import LittleFS
 from meterkast import cli
-from meterkast.capture import Capture
-from meterkast.flashimage import BLOCK_SIZE
-from meterkast.ivscan import iv_uses, repeats
-from meterkast.keys import load_keys, new_keys, write_keys
+from meterkast.image.flashimage import BLOCK_SIZE
+from meterkast.keys.file import load_keys, new_keys, write_keys
+from meterkast.keys.ivscan import iv_uses, repeats
+from meterkast.line.capture import Capture
 
 START = "2026-03-02T10:00:00Z"
 
@@ -255,7 +255,7 @@ def test_a_head_end_behind_is_told_why_and_resynchronises(tmp_path, capsys):
     """A client counter at or below the last accepted one: AARE diagnostic 13 (authentication
     failure), the report names the counter, and `meterkast read` resynchronises from
     0.0.43.1.1.255 and reads on."""
-    from meterkast.cmd_run import refusal_text
+    from meterkast.commands.run import refusal_text
 
     keys = make_keys(tmp_path)
     emu = meter(p1=None, p3="pty", keys=str(keys), start=START)

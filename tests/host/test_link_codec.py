@@ -15,8 +15,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 import pytest
-from meterkast.faults import FaultInjector, FaultSpec
-from meterkast.line import PacedPipe
+from meterkast.line.faults import FaultInjector, FaultSpec
+from meterkast.line.paced import PacedPipe
 
 ROOT = Path(__file__).resolve().parents[2]
 FIRMWARE = ROOT / "firmware"

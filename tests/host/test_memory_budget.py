@@ -1,7 +1,7 @@
 """Memory budget: the whole firmware (metrology, encrypted P1, profile and registers on flash, P3
-with management keys) runs an accelerated day in the heap it claims (meterkast.bench_board)."""
+with management keys) runs an accelerated day in the heap it claims (meterkast.bench.board)."""
 import pytest
-from meterkast.bench_board import (
+from meterkast.bench.board import (
     BUDGET_MPY,
     BUDGET_SOURCE,
     compiled_emulator_tree,

@@ -11,7 +11,7 @@ import subprocess
 
 import pytest
 from conftest import FIRMWARE, micropython_exe
-from meterkast.refbench import (
+from meterkast.bench.reference import (
     judge_conservation,
     judge_no_load,
     judge_point,

@@ -90,7 +90,8 @@ def test_dsmr_parser_decrypts_and_verifies_every_frame(keys, tmp_path, modules):
 
 
 def test_console_verifies_real_frames_and_rejects_every_tampered_one(keys, tmp_path):
-    from meterkast.frames import FrameDecoder, Keys
+    from meterkast.keys.file import Keys
+    from meterkast.wire.frames import FrameDecoder
 
     path, k = keys
     with meter(p1="pty", start="2026-08-01T12:00:00Z", keys=path, state=tmp_path / "st",

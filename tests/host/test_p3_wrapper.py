@@ -24,9 +24,9 @@ from gurux_dlms.objects import GXDLMSClock, GXDLMSData, GXDLMSProfileGeneric, GX
 from gurux_dlms.secure import GXDLMSSecureClient
 from meterkast import cli
 from meterkast.cli import CliError
-from meterkast.emulator import Emulator
-from meterkast.endpoints import parse_spec
-from meterkast.flashimage import dump
+from meterkast.emu.emulator import Emulator
+from meterkast.image.flashimage import dump
+from meterkast.line.endpoints import parse_spec
 
 START = "2024-03-11T22:00:00Z"
 SPEED = 3600  # an hour per second: a few quarter hours are on flash within seconds
@@ -195,7 +195,7 @@ def test_wrapper_and_hdlc_reads_agree(tmp_path, capsys):
 
 def test_wrapper_firmware_runs_a_day_in_its_budget(tmp_path):
     """The single-board build with P3 on the wrapper instead of HDLC fits the same heap."""
-    from meterkast.bench_board import BUDGET_SOURCE, whole_firmware_day
+    from meterkast.bench.board import BUDGET_SOURCE, whole_firmware_day
 
     ok, mem, err = whole_firmware_day(tmp_path / "run", BUDGET_SOURCE, timeout=240,
                                       p3="tcp-wrapper:127.0.0.1:0")

@@ -4,7 +4,7 @@ import time
 from datetime import datetime, timezone
 
 from helpers import meter
-from meterkast.flashimage import dump
+from meterkast.image.flashimage import dump
 
 KILLS = 100
 SPEED = 3000

@@ -15,9 +15,9 @@ from datetime import datetime, timedelta, timezone
 import pytest
 from conftest import run_micropython
 from helpers import UNIX_2000, meter
-from meterkast import runcheck
+from meterkast.emu import runcheck
 from meterkast.errors import CliError
-from meterkast.flashimage import dump
+from meterkast.image.flashimage import dump
 
 END = "2068-01-18T23:59:59Z"  # the last second the meter's time fields hold
 

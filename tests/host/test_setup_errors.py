@@ -5,7 +5,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from meterkast import emulator
+from meterkast.emu import emulator
 from meterkast.errors import CliError
 
 ROOT = Path(__file__).resolve().parents[2]

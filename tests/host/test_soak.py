@@ -5,7 +5,9 @@ import sys
 
 import pytest
 from meterkast import soak
-from meterkast.frames import encrypted_frame
+from meterkast.keys.ivscan import p1_headers
+from meterkast.soak.p3_fuzz import P3Fuzzer
+from meterkast.wire.frames import encrypted_frame
 
 
 def figures(result):
@@ -55,7 +57,7 @@ def test_p3_fuzz_campaign_small_through_the_emulator(tmp_path):
     assert f["p3_fuzz_heap_growth"] <= 1024
     assert f["p3_fuzz_p1_frames_during"] > 5 and f["p3_fuzz_p1_frames_bad"] == 0
     assert f["p3_fuzz_management_read_after"] == 1
-    assert set(r["kinds"]) == {k for k, _ in soak.P3Fuzzer.KINDS}, "every kind was sent"
+    assert set(r["kinds"]) == {k for k, _ in P3Fuzzer.KINDS}, "every kind was sent"
 
 
 def test_iv_ledger_sees_a_reused_counter_and_lets_a_retransmission_pass():
@@ -64,7 +66,7 @@ def test_iv_ledger_sees_a_reused_counter_and_lets_a_retransmission_pass():
     a = encrypted_frame(b"/MKS5\r\n\r\n!0000\r\n", title, 7, bytes(16))
     b = encrypted_frame(b"/MKS5\r\n\r\n!1111\r\n", title, 7, bytes(16))
     stream = a + b[:20]  # the second one cut short by a kill: its IV was used all the same
-    heads = soak.p1_headers(stream)
+    heads = p1_headers(stream)
     assert [(t, c) for t, c, _ in heads] == [(title, 7), (title, 7)]
     for t, c, data in heads:
         ledger.add("p1", t, c, data)
@@ -110,7 +112,8 @@ def test_sizes(size, kills, telegrams, frames):
 def test_a_header_hit_in_title_and_length_does_not_swallow_the_next_frame(length_error):
     """Found by the full line campaign: bit errors in both the system title and the length of
     one encrypted frame's header hid the next, intact frame from the console."""
-    from meterkast.frames import FrameDecoder, Keys
+    from meterkast.keys.file import Keys
+    from meterkast.wire.frames import FrameDecoder
 
     title, ek, ak = b"MKS\x00\x00\x00\x00\x01", bytes(range(16)), bytes(range(16, 32))
     telegram = b"/MKS5\r\n\r\n1-0:1.8.1(00000%d.000*kWh)\r\n!0000\r\n"

@@ -10,7 +10,7 @@ from zoneinfo import ZoneInfo
 import pytest
 from helpers import UNIX_2000, meter
 from meterkast.errors import CliError
-from meterkast.flashimage import dump
+from meterkast.image.flashimage import dump
 
 AMS = ZoneInfo("Europe/Amsterdam")
 UTC = timezone.utc

@@ -10,9 +10,9 @@ from datetime import datetime, timezone
 
 from dlms_support import write_keys
 from helpers import parse_v5, read_raw_telegrams, wh
-from meterkast.emulator import Emulator
-from meterkast.flashimage import open_image, read_profile
-from meterkast.keys import load_keys
+from meterkast.emu.emulator import Emulator
+from meterkast.image.flashimage import open_image, read_profile
+from meterkast.keys.file import load_keys
 
 DNV = 0x04  # IDIS data not valid: the comms module flags a period it could not vouch for
 

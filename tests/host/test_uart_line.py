@@ -8,11 +8,11 @@ import sys
 import time
 
 import pytest
-from meterkast.capture import Capture, CaptureWriter
-from meterkast.endpoints import PtyEndpoint
 from meterkast.errors import CliError
-from meterkast.faults import FaultInjector, FaultSpec
-from meterkast.line import Framing, Line, PacedPipe
+from meterkast.line.capture import Capture, CaptureWriter
+from meterkast.line.endpoints import PtyEndpoint
+from meterkast.line.faults import FaultInjector, FaultSpec
+from meterkast.line.paced import Framing, Line, PacedPipe
 
 
 def cli(*args, timeout=30):

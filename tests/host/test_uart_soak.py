@@ -14,10 +14,10 @@ import subprocess
 import sys
 import time
 
-from meterkast.capture import Capture
-from meterkast.console_view import Stats
-from meterkast.frames import FrameDecoder, Keys
-from meterkast.keys import new_keys, write_keys
+from meterkast.console.view import Stats
+from meterkast.keys.file import Keys, new_keys, write_keys
+from meterkast.line.capture import Capture
+from meterkast.wire.frames import FrameDecoder
 from serial_support import KEYS, encrypted_frames, hdlc_frames, soak, variations
 
 # BER 1e-4 on every bit, dropped bytes, some line noise, short bursts and a break now and then.

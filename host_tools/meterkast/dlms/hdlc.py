@@ -10,7 +10,7 @@ import time
 
 import crcmod.predefined
 
-_crc = crcmod.predefined.mkCrcFun("x-25")
+crc16 = crcmod.predefined.mkCrcFun("x-25")  # CRC-16/X.25 of HCS and FCS, as an int
 
 FLAG = 0x7E
 SNRM = 0x93
@@ -27,7 +27,7 @@ class HdlcError(Exception):
 
 
 def fcs(data):
-    c = _crc(bytes(data))
+    c = crc16(bytes(data))
     return bytes((c & 0xFF, c >> 8))
 
 
@@ -77,6 +77,38 @@ def parse_ua_info(info):
             out[pid] = int.from_bytes(info[p + 2 : p + 2 + n], "big")
             p += 2 + n
     return out
+
+
+def decode_address(body, i):
+    """The LSB-terminated address of 1, 2 or 4 bytes at body[i]: ((upper, lower), next index),
+    lower None for the 1-byte form; (None, i) when no valid address starts there."""
+    for n in (1, 2, 4):
+        if i + n > len(body):
+            return None, i
+        if body[i + n - 1] & 1:
+            if any(body[i + k] & 1 for k in range(n - 1)):
+                return None, i
+            b = [x >> 1 for x in body[i:i + n]]
+            if n == 1:
+                return (b[0], None), i + 1
+            if n == 2:
+                return (b[0], b[1]), i + 2
+            return ((b[0] << 7) | b[1], (b[2] << 7) | b[3]), i + 4
+    return None, i
+
+
+_U_FRAMES = {0x83: "SNRM", 0x43: "DISC", 0x63: "UA", 0x0F: "DM", 0x87: "FRMR", 0x03: "UI"}
+_S_FRAMES = {0: "RR", 1: "RNR", 2: "REJ", 3: "SREJ"}
+
+
+def control_text(c):
+    """A control byte as a person reads it: 'I ns=1 nr=0 P/F', 'RR nr=2', 'SNRM P/F'."""
+    pf = " P/F" if c & 0x10 else ""
+    if not c & 1:
+        return "I ns=%d nr=%d%s" % ((c >> 1) & 7, (c >> 5) & 7, pf)
+    if c & 3 == 1:
+        return "%s nr=%d%s" % (_S_FRAMES[(c >> 2) & 3], (c >> 5) & 7, pf)
+    return _U_FRAMES.get(c & 0xEF, "U 0x%02X" % c) + pf
 
 
 class Frame:

@@ -16,6 +16,8 @@ import os
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 
+from meterkast.dlms.axdr import AxdrError, read_length
+
 SC_AUTH_ENC = 0x30
 SC_AUTH = 0x10
 TAG_LEN = 12
@@ -39,7 +41,7 @@ class Keys:
     def load(cls, path):
         """The management keys of a keys file, checked by the one keys-file parser."""
         from meterkast.errors import CliError
-        from meterkast.keys import load_keys
+        from meterkast.keys.file import load_keys
 
         doc = load_keys(path)
         m = doc.get("management")
@@ -52,32 +54,64 @@ def _iv(title, ic):
     return bytes(title) + ic.to_bytes(4, "big")
 
 
-def encrypt(keys, title, ic, plaintext):
-    enc = Cipher(algorithms.AES(keys.ek), modes.GCM(_iv(title, ic))).encryptor()
-    enc.authenticate_additional_data(bytes((SC_AUTH_ENC,)) + keys.ak)
+def gcm_seal(ek, iv, aad, plaintext, tag_len=TAG_LEN):
+    """AES-GCM encryption: (ciphertext, tag cut to tag_len bytes)."""
+    enc = Cipher(algorithms.AES(ek), modes.GCM(iv)).encryptor()
+    enc.authenticate_additional_data(aad)
     ct = enc.update(bytes(plaintext)) + enc.finalize()
-    return ct + enc.tag[:TAG_LEN]
+    return ct, enc.tag[:tag_len]
+
+
+def gcm_open(ek, iv, aad, ciphertext, tag):
+    """AES-GCM decryption with a truncated tag; SecurityError when the tag does not verify."""
+    dec = Cipher(algorithms.AES(ek), modes.GCM(iv, bytes(tag), min_tag_length=len(tag))
+                 ).decryptor()
+    dec.authenticate_additional_data(aad)
+    try:
+        return dec.update(bytes(ciphertext)) + dec.finalize()
+    except InvalidTag:
+        raise SecurityError("authentication tag mismatch (wrong keys, or the data was altered)")
+
+
+def encrypt(keys, title, ic, plaintext):
+    ct, tag = gcm_seal(keys.ek, _iv(title, ic), bytes((SC_AUTH_ENC,)) + keys.ak, plaintext)
+    return ct + tag
 
 
 def decrypt(keys, title, ic, ct_tag):
     if len(ct_tag) < TAG_LEN:
         raise SecurityError("ciphered APDU shorter than its tag")
-    ct, tag = bytes(ct_tag[:-TAG_LEN]), bytes(ct_tag[-TAG_LEN:])
-    dec = Cipher(
-        algorithms.AES(keys.ek), modes.GCM(_iv(title, ic), tag, min_tag_length=TAG_LEN)
-    ).decryptor()
-    dec.authenticate_additional_data(bytes((SC_AUTH_ENC,)) + keys.ak)
-    try:
-        return dec.update(ct) + dec.finalize()
-    except InvalidTag:
-        raise SecurityError("authentication tag mismatch (wrong keys, or the data was altered)")
+    return gcm_open(keys.ek, _iv(title, ic), bytes((SC_AUTH_ENC,)) + keys.ak,
+                    ct_tag[:-TAG_LEN], ct_tag[-TAG_LEN:])
 
 
 def gmac(keys, title, ic, challenge):
-    enc = Cipher(algorithms.AES(keys.ek), modes.GCM(_iv(title, ic))).encryptor()
-    enc.authenticate_additional_data(bytes((SC_AUTH,)) + keys.ak + bytes(challenge))
-    enc.finalize()
-    return enc.tag[:TAG_LEN]
+    _, tag = gcm_seal(keys.ek, _iv(title, ic),
+                      bytes((SC_AUTH,)) + keys.ak + bytes(challenge), b"")
+    return tag
+
+
+def glo_header(apdu):
+    """(system title, invocation counter, ciphertext+tag) of a general-glo-ciphering APDU
+    `DB 08 <title> <len> 30 <IC 4> <ciphertext> <tag 12>`; SecurityError if it is not one."""
+    if len(apdu) < 10 or apdu[0] != 0xDB or apdu[1] != 8:
+        raise SecurityError("not general-glo-ciphering")
+    try:
+        n, i = read_length(apdu, 10)
+    except AxdrError:
+        raise SecurityError("bad length")
+    if i + n != len(apdu) or n < 5 + TAG_LEN:
+        raise SecurityError("bad length")
+    if apdu[i] != SC_AUTH_ENC:
+        raise SecurityError("security control 0x%02X not handled" % apdu[i])
+    return bytes(apdu[2:10]), int.from_bytes(apdu[i + 1:i + 5], "big"), bytes(apdu[i + 5:])
+
+
+def open_glo(apdu, keys):
+    """The plaintext of a general-glo-ciphering APDU (suite 0, SC 0x30) under `keys` (ek, ak);
+    SecurityError with the reason when it is not one or its tag fails."""
+    title, ic, ct_tag = glo_header(apdu)
+    return decrypt(keys, title, ic, ct_tag)
 
 
 class CounterState:
