@@ -10,8 +10,8 @@ import time
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from meterkast.commands.console import frames as read_frames
-from meterkast.commands.console import run_console
+from meterkast.console.live import frames as read_frames
+from meterkast.console.live import run_console
 from meterkast.console.view import LiveView, Stats, frame_line, sparkline
 from meterkast.dlms.hdlc import build_frame as hdlc_frame
 from meterkast.keys.file import Keys

@@ -16,7 +16,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from meterkast import firmware_module
-from meterkast.commands.console import run_console
+from meterkast.console.live import run_console
 from meterkast.console.view import LiveView, Stats, frame_line
 from meterkast.emu.emulator import Emulator
 from meterkast.line.endpoints import PtyEndpoint

@@ -19,7 +19,7 @@ import pytest
 from dsmr_parser import telegram_specifications as dsmr_specs
 from dsmr_parser.objects import CosemObject, MBusObject
 from dsmr_parser.parsers import TelegramParser
-from meterkast.commands.console import run_console
+from meterkast.console.live import run_console
 from meterkast.console.view import frame_line
 from meterkast.wire.frames import FrameDecoder
 from meterkast.wire.p1 import crc16

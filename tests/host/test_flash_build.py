@@ -6,8 +6,8 @@ from pathlib import Path
 import pytest
 from conftest import FIRMWARE, run_micropython
 from meterkast.cli import CliError
-from meterkast.commands.build import MARKER, build, module_table
-from meterkast.commands.flash import config_for
+from meterkast.image.build import MARKER, build, module_table
+from meterkast.image.flash import config_for
 
 # .mpy header byte 2 is (native architecture << 2) | sub-version (py/persistentcode.h)
 ARCH = {"none": 0, "x64": 2, "armv6m": 4, "xtensawin": 10}

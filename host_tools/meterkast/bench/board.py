@@ -22,8 +22,8 @@ import time
 from pathlib import Path
 
 from meterkast import firmware_dir
-from meterkast.commands.build import build, compile_tree, march_for
 from meterkast.emu.emulator import Emulator
+from meterkast.image.build import build, compile_tree, march_for
 from meterkast.keys.file import write_keys
 
 BUDGET_SOURCE = "352K"

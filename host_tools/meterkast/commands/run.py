@@ -88,7 +88,7 @@ def main(args):
     signal.signal(signal.SIGTERM, lambda *a: stop.set())
     console = None
     if args.console:
-        from meterkast.commands.console import run_console
+        from meterkast.console.live import run_console
 
         console = threading.Thread(target=run_console, args=(emu.port("p1"),),
                                    kwargs={"stop": stop, "keys": args.keys}, daemon=True)

@@ -32,8 +32,8 @@ import time
 from pathlib import Path
 
 from meterkast import firmware_dir
-from meterkast.commands.build import board_table
 from meterkast.emu.emulator import micropython_command, scenario_path
+from meterkast.image.build import board_table
 from meterkast.line.endpoints import PtyEndpoint
 from meterkast.line.paced import Line
 

