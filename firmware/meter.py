@@ -19,6 +19,10 @@ class Meter:
         self.comms = comms  # comms.secure.SecureComms or None
         self.identity = identity
         self.stopping = False
+        if metering is not None and comms is not None:
+            # one MCU carries both: the management client may set the RTC over P3, by the path
+            # the `clock` command takes (a comms board alone has no way to the RTC)
+            comms.offer_clock(self._p3_set_clock)
 
     def command(self, line):
         """Emulator control commands (from the host tool's control line)."""
@@ -29,17 +33,33 @@ class Meter:
         if words[0] == "stop":
             self.stopping = True
         elif words[0] == "clock" and len(words) == 2 and self.metering is not None:
-            arg = words[1]
-            try:
-                self.metering.clock_command(arg)
-            except ValueError as e:
-                rep.log("error", "bad clock command: %s" % e)
-                return
-            rep.log("clock", "adjusted by %s" % arg)
+            self.set_clock(words[1])
         elif words[0] == "stats":
             rep.line(self.stats_line())
         else:
             rep.log("error", "unknown command: %s" % line)
+
+    def set_clock(self, arg, by=None):
+        """Move the RTC (`+S`, `-S` or an ISO time): the emulator's `clock` command, and a P3 SET
+        of the clock by the management client (by says so). Metrology sees the change in its
+        next second: the reading and the next capture carry the clock-adjusted flag, and a jump
+        across a quarter-hour boundary captures as any clock change does (metering.recorder).
+        Returns None, or why the RTC was not moved."""
+        rep = self.hal.report
+        try:
+            self.metering.clock_command(arg)
+        except ValueError as e:
+            rep.log("error", "bad clock command: %s" % e if by is None else
+                    "clock not set by %s: %s" % (by, e))
+            return str(e)
+        rep.log("clock", "adjusted by %s" % arg if by is None else
+                "set to %s by %s" % (arg, by))
+        return None
+
+    def _p3_set_clock(self, t):
+        from util.tz import format_iso
+
+        return self.set_clock(format_iso(t), "the P3 management client")
 
     def stats_line(self):
         """`stats`: heap in use after a collection, P1 frames sent and the P3 port's counters

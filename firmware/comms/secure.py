@@ -9,10 +9,10 @@ from comms.link.clock import LinkClock
 from comms.link.port import LinkPort
 from comms.p1.port import P1Port
 from comms.p1.telegram import TelegramBuilder
+from contract.layout import PROFILE_COPY_DIR as PROFILE_DIR  # comms' copy, on its own flash
 from contract.reading import ReadingQueue
 
 BOARD_KEYS = "/keys.json"  # the keystore on a board, written by `meterkast flash --keys`
-PROFILE_DIR = "qhc"  # comms' copy of the quarter-hour profile, on comms' flash
 
 
 class CommsIO:
@@ -116,6 +116,28 @@ class SecureComms:
             self.p3 = P3Port(hal.p3, server, self.clock, io.p3_inactivity_s,
                              lambda: report.line('{"ev":"hangup","port":"p3"}'), io.p3_framing)
             self.tasks.append(self.p3.run)
+
+    def offer_clock(self, set_clock):
+        """set_clock(t_utc) -> None or why not: the one path that moves this meter's RTC (the
+        emulator's `clock` command takes it too; meter.Meter.set_clock). A meter that carries the
+        metering module offers it; a comms module on its own board has none (the link is one
+        way), and its P3 clock stays read only. Each P3 clock set is reported with the time it
+        replaced."""
+        if self.p3 is None:
+            return
+        report = self.hal.report
+        clock = self.clock
+
+        def p3_set_clock(t):
+            from util.tz import format_iso
+
+            before = clock.utc()
+            why = set_clock(t)
+            report.line('{"ev":"p3_clock_set","from":"%s","to":"%s","ok":%s}' % (
+                format_iso(before), format_iso(t), "false" if why else "true"))
+            return why
+
+        self.p3.server.offer_clock(p3_set_clock)
 
     def _check_counter(self, port, counter, floor):
         if counter.corrupt:

@@ -5,23 +5,18 @@
 # NL offsets are whole hours, so UTC quarter hours are local quarter hours and summer time never
 # adds or removes an entry (a local day has 92, 96 or 100 of them). The entries live in a
 # util.qhstore ring on the metering module's flash.
-from micropython import const
-
 from util.qhstore import CAPACITY, ENTRY_SIZE, PERIOD, SEGMENT_ENTRIES, QuarterHourStore  # noqa: F401
 from util.tz import LocalTime
 
-# IDIS profile status bits
-POWER_DOWN = const(0x80)
-CLOCK_ADJUSTED = const(0x20)
-DAYLIGHT_SAVING = const(0x08)
-DATA_NOT_VALID = const(0x04)
-CLOCK_INVALID = const(0x02)
-CRITICAL_ERROR = const(0x01)
+# IDIS profile status bits (contract.layout)
+from contract.layout import (  # noqa: F401
+    CLOCK_ADJUSTED, CLOCK_INVALID, CRITICAL_ERROR, DATA_NOT_VALID, DAYLIGHT_SAVING, POWER_DOWN,
+    PROFILE_DIR)
 
 
 class QuarterHourProfile(QuarterHourStore):
     def __init__(self, root):
-        QuarterHourStore.__init__(self, root, "qh")
+        QuarterHourStore.__init__(self, root, PROFILE_DIR)
         self._tz = LocalTime()
 
     def status_at(self, t):

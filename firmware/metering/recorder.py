@@ -13,6 +13,7 @@
 #   3 minutes or more is also logged with its end time and duration.
 from micropython import const
 
+from contract.layout import REG_PENDING, REG_T
 from metering.profile import CLOCK_ADJUSTED, PERIOD, POWER_DOWN, QuarterHourProfile
 from metering.store import RegisterStore, restore
 
@@ -43,8 +44,8 @@ class Recorder:
             self.persist(t_now)
             return None
         restore(rec, m.registers, m.power_failures, m.voltage_events)
-        t_last = rec[2]
-        self._pending = rec[4]
+        t_last = rec[REG_T]
+        self._pending = rec[REG_PENDING]
         if self.notify is not None:
             self.notify("outage", t_last, t_now, m.registers.wh)
         if t_now < t_last:

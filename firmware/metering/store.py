@@ -1,25 +1,18 @@
 # meterkast: the register store: A/B slots on flash, so a power cut at any instant leaves a valid state
 # MIT license
 #
-# Record (little-endian, 172 bytes), written to the older of two slot files, newest seq wins:
-#   0  'MKR1' magic          4  seq u32            8  t i32 (RTC at persist, meter epoch)
-#   12 mono u32 (unused on load: monotonic time restarts at boot)
-#   16 pending status u8 (profile bits owed to the next capture) + 3 pad
-#   20 wh[4] u32             36 residual mWs[4] u32
-#   52 power failures u32    56 long failures u32  60 log entries u32
-#   64 log (end i32, duration u32) x 10            144 sags[3] u32   156 swells[3] u32
-#   168 crc32 of bytes 0..167
-# The host's `meterkast dump` decodes the same layout (host_tools/meterkast/flashimage.py).
+# The record's layout is contract.layout's (REG_*): the host's `meterkast dump` decodes flash
+# images with the same constants.
 import struct
 from binascii import crc32
 
-from micropython import const
 
-_MAGIC = b"MKR1"
-RECORD_SIZE = const(172)
-_BODY = const(168)
-_FMT = "<4sIiIB3x4I4I3I20i3I3I"
-_SLOTS = ("regs.a", "regs.b")
+import contract.layout as L
+from contract.layout import REG_BODY as _BODY
+from contract.layout import REG_FMT as _FMT
+from contract.layout import REG_MAGIC as _MAGIC
+from contract.layout import REG_SIZE as RECORD_SIZE
+from contract.layout import REG_SLOTS as _SLOTS
 
 
 class RegisterStore:
@@ -79,12 +72,12 @@ class RegisterStore:
 
 def restore(rec, registers, failures, voltage_events):
     """Put a loaded record back into the live metrology objects."""
-    registers.load(rec[5:9], rec[9:13])
-    failures.count = rec[13]
-    failures.long_count = rec[14]
-    failures.log_n = rec[15]
-    for i in range(20):
-        failures.log[i] = rec[16 + i]
+    registers.load(rec[L.REG_WH:L.REG_WH + 4], rec[L.REG_RESIDUAL:L.REG_RESIDUAL + 4])
+    failures.count = rec[L.REG_PF]
+    failures.long_count = rec[L.REG_LONG_PF]
+    failures.log_n = rec[L.REG_LOG_N]
+    for i in range(2 * L.REG_LOG_MAX):
+        failures.log[i] = rec[L.REG_LOG + i]
     for i in range(3):
-        voltage_events.sags[i] = rec[36 + i]
-        voltage_events.swells[i] = rec[39 + i]
+        voltage_events.sags[i] = rec[L.REG_SAGS + i]
+        voltage_events.swells[i] = rec[L.REG_SWELLS + i]

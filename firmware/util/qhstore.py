@@ -4,8 +4,7 @@
 # Storage: a ring of segment files <dir>/NNNNNN.bin of 96 entries each, appended one 32-byte entry
 # at a time (appends are cheap in LittleFS; rewriting the middle of one big ring file is not).
 # When a 42nd segment starts, the oldest is deleted, so at least 40 days (3,840 entries) stay.
-# Entry (little-endian): t u32 (meter epoch), status u8, 3 pad, import T1, import T2, export T1,
-# export T2 (u32 Wh), seq u32 (entry number since the first capture), crc32 of bytes 0..27.
+# The entry's layout is contract.layout's (ENTRY_*), which the host's `meterkast dump` reads too.
 # A torn append (power cut mid-write) leaves a short tail: the next append starts a new segment.
 #
 # The metering module keeps its quarter-hour register in one (metering.profile), the comms
@@ -17,17 +16,17 @@ from binascii import crc32
 
 from micropython import const
 
+from contract.layout import ENTRY_BODY, ENTRY_SIZE, SEGMENT_ENTRIES  # noqa: F401
+from contract.layout import ENTRY_FMT as _FMT
+from contract.layout import PROFILE_DIR
+
 PERIOD = const(900)
-ENTRY_SIZE = const(32)
-SEGMENT_ENTRIES = const(96)
 MAX_SEGMENTS = const(41)
 CAPACITY = const(3936)  # SEGMENT_ENTRIES * MAX_SEGMENTS
 
-_FMT = "<IB3xIIIII"
-
 
 class QuarterHourStore:
-    def __init__(self, root, name="qh"):
+    def __init__(self, root, name=PROFILE_DIR):
         self.dir = root + "/" + name
         try:
             os.mkdir(self.dir)
@@ -103,7 +102,7 @@ class QuarterHourStore:
         if off + ENTRY_SIZE > self._cache_len:
             return False
         c = self._cache
-        if crc32(memoryview(c)[off : off + 28]) != struct.unpack_from("<I", c, off + 28)[0]:
+        if crc32(memoryview(c)[off : off + ENTRY_BODY]) != struct.unpack_from("<I", c, off + ENTRY_BODY)[0]:
             return False
         v = struct.unpack_from(_FMT, c, off)
         for i in range(6):
@@ -118,7 +117,7 @@ class QuarterHourStore:
     def append(self, t, status, wh):
         b = self._entry
         struct.pack_into(_FMT, b, 0, t, status, wh[0], wh[1], wh[2], wh[3], self.seq)
-        struct.pack_into("<I", b, 28, crc32(memoryview(b)[:28]))
+        struct.pack_into("<I", b, ENTRY_BODY, crc32(memoryview(b)[:ENTRY_BODY]))
         segs = self._segments
         if not segs or segs[-1][1] >= SEGMENT_ENTRIES or self._torn:
             n = segs[-1][0] + 1 if segs else 0

@@ -20,6 +20,13 @@ class FakeClock:
     def mono(self):
         return time.ticks_diff(time.ticks_ms(), self._t0) // 1000
 
+    def set_utc(self, t):
+        """What a P3 SET of the clock does to this clock (DlmsServer.offer_clock)."""
+        if not tz.in_range(t):
+            return "outside the meter's time range"
+        self._start += t - self.utc()
+        return None
+
 
 class FakeProfile:
     """The metrology profile API over a RAM table: [t, status, i1, i2, e1, e2] per row."""

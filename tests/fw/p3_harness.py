@@ -5,10 +5,12 @@
 #
 #   micropython p3_harness.py --tty PATH|FD --storage DIR [--keys FILE] [--start ISO]
 #                             [--rows N] [--capacity N] [--bad I,J] [--inactivity S]
-#                             [--framing hdlc|wrapper]
+#                             [--framing hdlc|wrapper] [--settable 1]
 #
 # The clock starts at --start (UTC) and runs in real time. The profile holds --rows rows, the
 # newest at the last quarter hour before --start; rows listed in --bad fail their checksum.
+# With --settable the management client may SET the clock (it moves the fake clock; the whole
+# meter's clock set, with its captures, is tested on the emulator).
 # Commands on stdin, one per line: "mem" prints "mem <bytes allocated after gc.collect()>",
 # "stats" prints the server's counters and the firmware's own time in the P3 port's framing and
 # server since the last "stats" (busy_us), "quit" stops.
@@ -37,6 +39,7 @@ def parse_args(argv):
         "tty": None,
         "inactivity": "120",
         "framing": "hdlc",
+        "settable": "",
     }
     i = 0
     while i < len(argv):
@@ -91,6 +94,8 @@ async def main(opts):
     keys = load_keys(opts["keys"]) if opts["keys"] else None
     identity = {"equipment_id": "MKS0000000000001", "logical_device_name": "MKS-NG0000000001"}
     server = DlmsServer(clock, readings, profile, identity, keys, opts["storage"])
+    if opts["settable"]:
+        server.offer_clock(clock.set_utc)
     tty = opts["tty"]
     uart = PtyUart(int(tty) if tty.isdigit() else tty)
     port = P3Port(uart, server, clock, int(opts["inactivity"]), framing=opts["framing"])

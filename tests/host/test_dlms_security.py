@@ -236,8 +236,11 @@ def test_unprotected_request_in_a_management_association(meter):
     with Session(meter) as s:
         s.a.open()
         assert exchange(s, GET_CLOCK) == b"\xd8\x01\x01"  # service not allowed
-        with pytest.raises(ExceptionResponse) as e:
-            s.a._call(b"\xc0\x03\xc1\x01" + GET_CLOCK[3:])  # GET-with-list: not offered
+        # GET-with-list is offered (multiple-references), ciphered like any request
+        answer = s.a._call(b"\xc0\x03\xc1\x01" + GET_CLOCK[3:])
+        assert answer[:6] == b"\xc4\x03\xc1\x01\x00\x09" and len(answer) == 6 + 13
+        with pytest.raises(ExceptionResponse) as e:  # SET with data blocks: not offered
+            s.a._call(b"\xc1\x02\xc1\x00\x08" + CLOCK + b"\x02\x00\x01\x00\x00\x00\x01\x00")
         assert (e.value.state_error, e.value.service_error) == (2, 2)
         assert s.a.get_value(8, CLOCK, 2)
     still_serving(meter)

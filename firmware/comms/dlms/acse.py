@@ -43,10 +43,19 @@ GLO_INITIATE_RESPONSE = const(0x28)
 # conformance block bits offered (Blue Book numbering: bit n = 1 << (23 - n))
 GENERAL_PROTECTION = const(0x400000)
 BLOCK_TRANSFER_WITH_GET = const(0x001000)
+MULTIPLE_REFERENCES = const(0x000200)  # GET-with-list
 GET = const(0x000010)
+SET = const(0x000008)
 SELECTIVE_ACCESS = const(0x000004)
 ACTION = const(0x000001)
-SERVER_CONFORMANCE = const(0x401015)
+# What each association can use, and nothing more (the AARE returns client AND offer):
+#   public: GET, with lists and blocks (its object list is longer than a small PDU); it writes
+#       nothing, selects nothing (the profile is not its) and calls no method;
+#   management: all of that, general protection (0xDB), selective access to the profile, ACTION
+#       (HLS pass 3), and SET when the meter can move its RTC (MANAGEMENT_CONFORMANCE | SET).
+PUBLIC_CONFORMANCE = const(0x001210)
+MANAGEMENT_CONFORMANCE = const(0x401215)
+SERVER_CONFORMANCE = const(0x40121D)  # everything this server can offer
 
 _OID_PREFIX = b"\x60\x85\x74\x05\x08"  # 2.16.756.5.8 (DLMS UA)
 

@@ -88,7 +88,7 @@ class AssociationService:
         err = ini.parse(self._r.reset(buf, a.user_info, a.user_info + a.user_info_len))
         if err:
             return self._aare_reject(acse.CONTEXT_LN, acse.DIAG_NO_REASON, err)
-        self.conformance = ini.conformance & acse.SERVER_CONFORMANCE & ~acse.GENERAL_PROTECTION
+        self.conformance = ini.conformance & acse.PUBLIC_CONFORMANCE
         self.client_max_pdu = ini.max_pdu
         n = acse.put_initiate_response(self._ui, 0, self.conformance, MAX_PDU)
         w = self._aare
@@ -135,7 +135,10 @@ class AssociationService:
             return self._aare_reject(ctx, acse.DIAG_NO_REASON, -1)
         if err:
             return self._aare_reject(ctx, acse.DIAG_NO_REASON, err)
-        self.conformance = ini.conformance & acse.SERVER_CONFORMANCE
+        offer = acse.MANAGEMENT_CONFORMANCE
+        if self.objects.set_clock is not None:
+            offer |= acse.SET
+        self.conformance = ini.conformance & offer
         self.client_max_pdu = ini.max_pdu
         self._ctos[0 : a.auth_len] = buf[a.auth_value : a.auth_value + a.auth_len]
         self._ctos_len = a.auth_len

@@ -1,22 +1,32 @@
-# meterkast: the COSEM objects the P3 port serves, their attributes and who may read them
+# meterkast: the COSEM objects the P3 port serves, their attributes and who may read or write them
 # MIT license
 #
 # The object list is data (one row per object); attribute values are encoded straight into the
-# response buffer from the newest reading, the clock and the identity. There is no writable
-# attribute and no method except the association's reply_to_HLS_authentication (dlms_server).
-# The meter has no supply switch: no disconnect-control object exists.
+# response buffer from the newest reading, the clock and the identity. The only method is the
+# association's reply_to_HLS_authentication (comms.dlms.association); the only writable
+# attributes are the clock's, and only when the meter can move its RTC (set_clock: a meter that
+# carries the metering module; see meter.Meter.set_clock). The meter has no supply switch: no
+# disconnect-control object exists.
 #
-# Access rights (read only; everything else is denied):
-#   public client (SAP 16, no security): the clock, the logical device name and the two
+# Access rights (access(); the association's object list, attribute 2, shows them per client):
+#   public client (SAP 16, no security): reads the clock, the logical device name, the two
 #       invocation-counter objects (counters travel in clear in every ciphered APDU anyway, and a
-#       head-end that lost its counter state reads 0.0.43.1.1.255 to resynchronise);
-#   management client (SAP 1, HLS-GMAC, SC 0x30): every object.
+#       head-end that lost its counter state reads 0.0.43.1.1.255 to resynchronise) and its own
+#       association object; writes nothing;
+#   management client (SAP 1, HLS-GMAC, SC 0x30): reads every object; writes the clock's time,
+#       time zone and DST parameters (2, 3, 5-8) when the RTC can be set. The meter keeps one
+#       zone rule (util.tz, Europe/Amsterdam, EU summer time): a write of 3 or 5-8 succeeds when
+#       it states that rule and is refused (other-reason) when it asks for another.
+#   Nobody reads the LLS secret (7) or the security setup reference (9: no security setup object
+#   yet) of the association.
 # Invocation-counter objects (Data, double-long-unsigned):
 #   0.0.43.1.0.255  the meter's own counter for the management key (as comms.crypto.counter peeks it)
 #   0.0.43.1.1.255  the last counter the meter accepted from the management client; the client
 #                   must use a higher one next (0 before the first)
 from contract import reading as rd
 from micropython import const
+
+from util import tz
 
 from comms.dlms import axdr
 
@@ -41,6 +51,12 @@ NO_LONG_GET_IN_PROGRESS = const(16)
 DATA_BLOCK_NUMBER_INVALID = const(19)
 OTHER_REASON = const(250)
 
+# attribute access modes (Association LN version 1 access_rights)
+NO_ACCESS = const(0)
+READ_ONLY = const(1)
+WRITE_ONLY = const(2)
+READ_WRITE = const(3)
+
 UNIT_W = const(27)
 UNIT_WH = const(30)
 
@@ -61,12 +77,16 @@ _ASSOCIATION = const(7)
 _PROFILE = const(8)
 
 _PUBLIC = const(1)
+_DAYS_MAX = const(31)
+# clock attributes the management client may write: time (2), time_zone (3), DST begin, end,
+# deviation and enabled (5-8); never status (4) or clock_base (9)
+_CLOCK_WRITABLE = const(0x1EC)
 
 # (logical name, class, kind, argument, access); registers: argument = (reading field, unit)
 OBJECTS = (
     (LN_CLOCK, CLASS_CLOCK, _CLOCK, None, _PUBLIC),
     (b"\x00\x00\x2a\x00\x00\xff", CLASS_DATA, _DEVICE_NAME, None, _PUBLIC),
-    (LN_ASSOCIATION, CLASS_ASSOCIATION_LN, _ASSOCIATION, None, 0),
+    (LN_ASSOCIATION, CLASS_ASSOCIATION_LN, _ASSOCIATION, None, _PUBLIC),
     (b"\x00\x00\x2b\x01\x00\xff", CLASS_DATA, _IC_SERVER, None, _PUBLIC),
     (b"\x00\x00\x2b\x01\x01\xff", CLASS_DATA, _IC_CLIENT, None, _PUBLIC),
     (b"\x00\x00\x60\x01\x00\xff", CLASS_DATA, _EQUIPMENT_ID, None, 0),
@@ -85,7 +105,7 @@ PROFILE_COLUMNS = (0, 6, 7, 8, 9, 10)
 CAPTURE_PERIOD = const(900)
 
 
-def _attribute_count(class_id):
+def attribute_count(class_id):
     """Highest attribute id a class defines (ids above it are undefined)."""
     if class_id == CLASS_DATA:
         return 2
@@ -95,11 +115,32 @@ def _attribute_count(class_id):
         return 8
     if class_id == CLASS_CLOCK:
         return 9
-    return 11  # association LN, version 1
+    return 9  # association LN, version 1
 
 
-_CTX_LN = b"\x60\x85\x74\x05\x08\x01"  # application context name prefix (..01 / ..03)
-_MECH = b"\x60\x85\x74\x05\x08\x02"  # mechanism name prefix (..00 none, ..05 HLS-GMAC)
+def method_count(class_id):
+    """Methods a class defines: register reset; profile reset, capture; clock adjust_to_quarter
+    .. shift_time; association LN reply_to_HLS_authentication .. remove_object."""
+    if class_id == CLASS_REGISTER:
+        return 1
+    if class_id == CLASS_PROFILE:
+        return 2
+    if class_id == CLASS_CLOCK:
+        return 6
+    if class_id == CLASS_ASSOCIATION_LN:
+        return 4
+    return 0
+
+
+def class_version(class_id):
+    if class_id == CLASS_PROFILE or class_id == CLASS_ASSOCIATION_LN:
+        return 1
+    return 0
+
+
+# application_context_name and authentication_mechanism_name (Association LN version 1: the arcs
+# of 2.16.756.5.8.1.x / 2.16.756.5.8.2.x as a structure), the last arc filled in per association
+_OID_ARCS = b"\x02\x07\x11\x02\x11\x10\x12\x02\xf4\x11\x05\x11\x08\x11\x00\x11\x00"
 _DST_BEGIN = b"\xff\xff\x03\xfe\x07\x02\x00\x00\x00\x80\x00\xff"  # last Sunday of March, 02:00
 _DST_END = b"\xff\xff\x0a\xfe\x07\x03\x00\x00\x00\x80\x00\xff"  # last Sunday of October, 03:00
 
@@ -145,15 +186,117 @@ class ObjectModel:
         self.server_ic = None  # callables set by the server: counter values for 0.0.43.1.x
         self.client_ic = None
         self.association = None  # the server, for the association object's attributes
+        # set_clock(t_utc) -> None, or why the RTC was not moved; None when this meter has no
+        # way to move its RTC (a comms module on its own board: the link is one way)
+        self.set_clock = None
+
+    def visible(self, index, management):
+        """Is OBJECTS[index] in this client's object list (and there at all for it)?"""
+        return management or OBJECTS[index][4] & _PUBLIC
+
+    def access(self, index, attr, management):
+        """Access mode of attribute attr of OBJECTS[index] for this client (NO_ACCESS for an
+        attribute the class does not define)."""
+        entry = OBJECTS[index]
+        if attr < 1 or attr > attribute_count(entry[1]) or not self.visible(index, management):
+            return NO_ACCESS
+        kind = entry[2]
+        if kind == _ASSOCIATION and (attr == 7 or attr == 9):
+            return NO_ACCESS  # the secret; security_setup_reference: no such object yet
+        if kind == _CLOCK and management and self.set_clock is not None and _CLOCK_WRITABLE >> attr & 1:
+            return READ_WRITE
+        return READ_ONLY
+
+    def method_access(self, index, method, management):
+        """1 (access) or 0 (no access) of a method of OBJECTS[index]: only the management
+        client's reply_to_HLS_authentication."""
+        return 1 if management and OBJECTS[index][2] == _ASSOCIATION and method == 1 else 0
 
     def check(self, index, attr, management):
         """data-access-result for reading attribute attr of OBJECTS[index]."""
-        entry = OBJECTS[index]
-        if attr < 1 or attr > _attribute_count(entry[1]):
+        if attr < 1 or attr > attribute_count(OBJECTS[index][1]):
             return OBJECT_UNDEFINED
-        if not management and not entry[4] & _PUBLIC:
+        if not self.access(index, attr, management) & READ_ONLY:
             return READ_WRITE_DENIED
         return SUCCESS
+
+    def write(self, index, attr, r, management):
+        """SET attribute attr of OBJECTS[index] to the Data at reader r; a data-access-result."""
+        if attr < 1 or attr > attribute_count(OBJECTS[index][1]):
+            return OBJECT_UNDEFINED
+        if not self.access(index, attr, management) & WRITE_ONLY:
+            return READ_WRITE_DENIED
+        try:
+            return self._write_clock(attr, r)  # the clock is the only writable object
+        except ValueError:  # AxdrError: not the type the attribute has, or cut short
+            return TYPE_UNMATCHED
+
+    def _write_clock(self, attr, r):
+        if attr == 2:
+            t = self._date_time_utc(r)
+            if t < 0:
+                return TYPE_UNMATCHED
+            return SUCCESS if self.set_clock(t) is None else OTHER_REASON
+        if attr == 3:  # time_zone: only the meter's own, CET (-60)
+            r.expect(axdr.LONG)
+            return SUCCESS if r.u16() == (-60) & 0xFFFF else OTHER_REASON
+        if attr == 5 or attr == 6:
+            rule = _DST_BEGIN if attr == 5 else _DST_END
+            tag = r.u8()
+            if tag == axdr.OCTET_STRING:
+                if r.length() != 12:
+                    return TYPE_UNMATCHED
+            elif tag != axdr.DATE_TIME:
+                return TYPE_UNMATCHED
+            r.need(12)
+            b = r.buf
+            p = r.pos
+            # month, day (0xFE last), weekday, hour, minute must be the rule's; year, seconds,
+            # hundredths, deviation and status are not part of a yearly rule
+            for i in (2, 3, 4, 5, 6):
+                if b[p + i] != rule[i]:
+                    return OTHER_REASON
+            return SUCCESS
+        if attr == 7:  # daylight_savings_deviation: one hour
+            r.expect(axdr.INTEGER)
+            return SUCCESS if r.u8() == 60 else OTHER_REASON
+        r.expect(axdr.BOOLEAN)  # 8 daylight_savings_enabled: summer time is kept
+        return SUCCESS if r.u8() else OTHER_REASON
+
+    def _date_time_utc(self, r):
+        """A clock value (octet-string of 12 or date-time) as meter-epoch UTC seconds, -1 when it
+        is not a complete date and time. A specified deviation makes it an instant (UTC = local
+        + deviation, as axdr.DateTimeCodec writes it); 0x8000 is the meter's local time, the
+        status DST bit choosing in the hour that occurs twice."""
+        tag = r.u8()
+        if tag == axdr.OCTET_STRING:
+            if r.length() != 12:
+                return -1
+        elif tag != axdr.DATE_TIME:
+            return -1
+        r.need(12)
+        b = r.buf
+        o = r.pos
+        r.pos = o + 12
+        y = (b[o] << 8) | b[o + 1]
+        if b[o + 3] > _DAYS_MAX or b[o + 2] > 12 or b[o + 3] > tz.month_days(y, b[o + 2] or 1):
+            return -1
+        local = self.dt.local_seconds(b, o)  # AxdrError on an unspecified or impossible field
+        dev = (b[o + 9] << 8) | b[o + 10]
+        if dev != 0x8000:
+            if dev & 0x8000:
+                dev -= 0x10000
+            if dev < -720 or dev > 720:
+                return -1
+            return local + dev * 60
+        lt = self.dt.local_time
+        summer = local - tz.SUMMER_OFFSET
+        standard = local - tz.STANDARD_OFFSET
+        if lt.is_summer(summer) and lt.is_summer(standard):
+            return summer
+        if lt.is_summer(summer) and b[o + 11] != 0xFF and b[o + 11] & axdr.CLOCK_STATUS_DST:
+            return summer  # the hour that occurs twice, in its summer-time pass
+        return standard
 
     def encode(self, index, attr, b, o):
         """Write the value of an attribute (access already checked) at b[o:]; return the new
@@ -256,18 +399,30 @@ class ObjectModel:
             o = axdr.put_header(b, o, axdr.STRUCTURE, 2)
             o = axdr.put_tag_u8(b, o, axdr.INTEGER, a.client_sap)
             return axdr.put_tag_u16(b, o, axdr.LONG_UNSIGNED, 1)
-        if attr == 4:  # application_context_name
-            b[o] = axdr.OCTET_STRING
-            b[o + 1] = 7
-            o = axdr.put_bytes(b, o + 2, _CTX_LN)
-            b[o] = 3 if a.management else 1
-            return o + 1
-        if attr == 6:  # authentication_mechanism_name
-            b[o] = axdr.OCTET_STRING
-            b[o + 1] = 7
-            o = axdr.put_bytes(b, o + 2, _MECH)
-            b[o] = 5 if a.management else 0
-            return o + 1
+        if attr == 4 or attr == 6:  # application_context_name, authentication_mechanism_name
+            o = axdr.put_bytes(b, o, _OID_ARCS)
+            if attr == 4:  # 2.16.756.5.8.1.3 LN with ciphering, .1.1 without
+                b[o - 3] = 1
+                b[o - 1] = 3 if a.management else 1
+            else:  # 2.16.756.5.8.2.5 HLS-GMAC, .2.0 lowest level
+                b[o - 3] = 2
+                b[o - 1] = 5 if a.management else 0
+            return o
+        if attr == 5:  # xDLMS_context_info of this association
+            o = axdr.put_header(b, o, axdr.STRUCTURE, 6)
+            b[o] = 0x04  # bit-string of 24 bits: the negotiated conformance block
+            b[o + 1] = 24
+            c = a.conformance
+            b[o + 2] = (c >> 16) & 0xFF
+            b[o + 3] = (c >> 8) & 0xFF
+            b[o + 4] = c & 0xFF
+            o = axdr.put_tag_u16(b, o + 5, axdr.LONG_UNSIGNED, a.max_receive_pdu())
+            o = axdr.put_tag_u16(b, o, axdr.LONG_UNSIGNED, a.max_send_pdu())
+            o = axdr.put_tag_u8(b, o, axdr.UNSIGNED, 6)  # DLMS version
+            o = axdr.put_tag_u8(b, o, axdr.INTEGER, 0)  # quality_of_service: not used
+            b[o] = axdr.OCTET_STRING  # cyphering_info: no dedicated key
+            b[o + 1] = 0
+            return o + 2
         if attr == 8:  # association_status: 0 non-associated, 1 pending, 2 associated
             return axdr.put_tag_u8(b, o, axdr.ENUM, a.state)
-        return -READ_WRITE_DENIED  # object_list, xDLMS context, secret: not readable here
+        return -OBJECT_UNAVAILABLE  # object_list (2) is streamed by the server (object_list)

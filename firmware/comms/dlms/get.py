@@ -1,11 +1,11 @@
 # meterkast: GET and GET-next of the P3 server: attribute values, long values in data blocks
 # MIT license
 #
-# Mixed into comms.dlms.server.DlmsServer. A value is encoded at DATA in the plaintext buffer;
-# the response header is written in front of it afterwards, so nothing is copied: a short value
-# becomes GET-response-normal, a long one (the profile buffer) GET-response-with-datablock,
-# its blocks sized to the client's max PDU less the ciphering overhead. GET-next carries the
-# number of the last block the client received.
+# Mixed into comms.dlms.server.DlmsServer. A response is encoded at DATA in the plaintext buffer
+# and its header written in front of it afterwards, so nothing is copied: a short answer becomes
+# GET-response-normal (or -with-list), a long one (the profile buffer, the object list, a long
+# list) GET-response-with-datablock, its blocks sized to the client's max PDU less the
+# ciphering overhead. GET-next carries the number of the last block the client received.
 from micropython import const
 
 from comms.dlms import axdr, cosem
@@ -22,48 +22,34 @@ ACTION_RESPONSE = const(0xC7)
 
 _BLOCK_HEADER = const(12)  # C4 02 iid last <block 4> 00 <length up to 3>
 _CIPHER_OVERHEAD = const(30)  # general-glo-ciphering header, SC, IC and tag
-_SRC_VALUE = const(0)
-_SRC_PROFILE = const(1)
+_SRC_DONE = const(0)
+_SRC_VALUE = const(1)  # a value encoded in the server's _val
+_SRC_STREAM = const(2)  # the profile buffer or the object list, encoded as it goes out
 _PROFILE_INDEX = const(13)  # cosem.OBJECTS row of 1.0.99.1.0.255
+_ASSOCIATION_INDEX = const(2)  # cosem.OBJECTS row of 0.0.40.0.0.255
+MAX_LIST = const(16)  # attributes in one GET-with-list (gurux sends at most 10)
+_SERVICE_NOT_ALLOWED = const(1)  # exception-response state-error
+_OTHER_REASON = const(3)  # exception-response service-error
 
 
 class GetService:
+    """The response being sent is a sequence of items (one for GET-normal, up to MAX_LIST for
+    GET-with-list), each an attribute: its index in cosem.OBJECTS, attribute id and the
+    data-access-result found when the request was parsed (self._items, 3 bytes per item).
+    GET-with-list answers each item with 00 <Data> or 01 <result>, after the item count."""
+
     def _get_normal(self, r, iid):
-        cls = r.u16()
-        r.need(6)
-        ln = r.pos
-        r.pos += 6
-        attr = r.u8()
-        selector = r.u8()  # access-selection present?
-        if selector:
-            selector = r.u8()
         self._block = 0  # a new GET abandons any long GET in progress
-        index = cosem.find(cls, r.buf, ln)
-        if index == -1:
-            dar = cosem.OBJECT_UNDEFINED
-        elif index < -1:
-            dar = cosem.OBJECT_CLASS_INCONSISTENT
-        elif self.state != ASSOCIATED:
-            dar = cosem.READ_WRITE_DENIED
-        else:
-            dar = self.objects.check(index, attr, self.management)
+        self._list = False
+        dar = self._parse_item(r, 0, True)
         if not dar:
-            if index == _PROFILE_INDEX and attr == 2:
-                dar = self.buffer.select(r, selector)
-                self._src = _SRC_PROFILE
-            elif selector:
-                dar = cosem.OTHER_REASON  # selective access is for the profile buffer only
-            else:
-                end = self.objects.encode(index, attr, self._val, 0)
-                if end < 0:
-                    dar = -end
-                self._src = _SRC_VALUE
-                self._val_pos = 0
-                self._val_end = end
+            dar = self._open_item(0)
         if dar:
             return self._short_result(GET_RESPONSE, iid, dar, True)
+        self._n_items = 1
+        self._head_pos = self._head_len = 0
         end = self._fill(DATA, DATA + self._block_capacity())
-        if self._src == _SRC_PROFILE and self.buffer.failed:
+        if self._failed:
             return self._short_result(GET_RESPONSE, iid, cosem.LONG_GET_ABORTED, True)
         if self._source_done():
             pt = self._pt
@@ -76,6 +62,113 @@ class GetService:
         self._block = 1
         return self._block_reply(iid, 1, end, False)
 
+    def _get_list(self, r, iid):
+        self._block = 0
+        count = r.length()
+        if count < 1 or count > MAX_LIST:
+            return self._exception(_SERVICE_NOT_ALLOWED, _OTHER_REASON)  # too many
+        self._list = True
+        profile_free = True
+        items = self._items
+        for k in range(count):
+            dar = self._parse_item(r, k, profile_free)
+            if not dar and items[3 * k] == _PROFILE_INDEX and items[3 * k + 1] == 2:
+                profile_free = False
+        self._n_items = count
+        head = self._head
+        self._head_len = axdr.put_len(head, 0, count)
+        self._head_pos = 0
+        self._open_item(0)
+        end = self._fill(DATA, DATA + self._block_capacity())
+        if self._failed:
+            self._block = 0
+            return self._block_error(iid, 1, cosem.LONG_GET_ABORTED)
+        if self._source_done():
+            pt = self._pt
+            s = DATA - 3
+            pt[s] = GET_RESPONSE
+            pt[s + 1] = 3
+            pt[s + 2] = iid
+            return self._reply(s, end)
+        self._block = 1
+        return self._block_reply(iid, 1, end, False)
+
+    def _parse_item(self, r, k, profile_free):
+        """Cosem-Attribute-Descriptor and access selection of item k into self._items; returns
+        its data-access-result. Only one profile selection can stream at a time: a second one
+        in the same list (profile_free False) is answered temporary-failure."""
+        cls = r.u16()
+        r.need(6)
+        ln = r.pos
+        r.pos += 6
+        attr = r.u8()
+        selector = r.u8()  # access-selection present?
+        if selector:
+            selector = r.u8()
+        index = cosem.find(cls, r.buf, ln)
+        if index == -1:
+            dar = cosem.OBJECT_UNDEFINED
+        elif index < -1:
+            dar = cosem.OBJECT_CLASS_INCONSISTENT
+        elif self.state != ASSOCIATED:
+            dar = cosem.READ_WRITE_DENIED
+        else:
+            dar = self.objects.check(index, attr, self.management)
+        consumed = False
+        if not dar and index == _PROFILE_INDEX and attr == 2:
+            if not profile_free:
+                dar = cosem.TEMPORARY_FAILURE
+            else:
+                p = r.pos
+                dar = self.buffer.select(r, selector)
+                consumed = True
+                if dar and selector:  # the reader may have stopped inside the parameters
+                    r.pos = p
+                    r.skip_data()
+        elif not dar and selector:
+            dar = cosem.OTHER_REASON  # selective access is for the profile buffer only
+        if selector and not consumed:
+            r.skip_data()  # the parameters of a selection not made
+        items = self._items
+        items[3 * k] = index if index >= 0 else 0
+        items[3 * k + 1] = attr
+        items[3 * k + 2] = dar
+        return dar
+
+    def _open_item(self, k):
+        """Start item k: its source, and (in a list) its result byte(s) in the head. Returns
+        the data-access-result (an attribute whose value cannot be had now fails here)."""
+        self._item = k
+        items = self._items
+        index = items[3 * k]
+        attr = items[3 * k + 1]
+        dar = items[3 * k + 2]
+        self._failed = False
+        if not dar:
+            if index == _PROFILE_INDEX and attr == 2:
+                self._stream = self.buffer  # selected when the request was parsed
+                self._src = _SRC_STREAM
+            elif index == _ASSOCIATION_INDEX and attr == 2:
+                self._stream = self.object_list
+                self._stream.start(self.management)
+                self._src = _SRC_STREAM
+            else:
+                end = self.objects.encode(index, attr, self._val, 0)
+                if end < 0:
+                    dar = -end
+                self._src = _SRC_VALUE
+                self._val_pos = 0
+                self._val_end = end
+        if dar:
+            self._src = _SRC_DONE
+        if self._list:
+            head = self._head
+            n = self._head_len
+            head[n] = 1 if dar else 0
+            head[n + 1] = dar
+            self._head_len = n + (2 if dar else 1)
+        return dar
+
     def _get_next(self, r, iid):
         number = r.u32()
         if not self._block:
@@ -85,7 +178,7 @@ class GetService:
             return self._block_error(iid, number, cosem.DATA_BLOCK_NUMBER_INVALID)
         end = self._fill(DATA, DATA + self._block_capacity())
         number += 1
-        if self._src == _SRC_PROFILE and self.buffer.failed:
+        if self._failed:
             self._block = 0
             return self._block_error(iid, number, cosem.LONG_GET_ABORTED)
         last = self._source_done()
@@ -98,19 +191,45 @@ class GetService:
         return pdu - overhead
 
     def _fill(self, o, end):
-        if self._src == _SRC_PROFILE:
-            return self.buffer.fill(self._pt, o, end)
-        k = self._val_end - self._val_pos
-        if k > end - o:
-            k = end - o
-        self._ptmv[o : o + k] = self._valmv[self._val_pos : self._val_pos + k]
-        self._val_pos += k
-        return o + k
+        """Write the response's next bytes into _pt[o:end]; return the new offset."""
+        pt = self._pt
+        while o < end:
+            if self._head_pos < self._head_len:  # the list count, an item's result byte(s)
+                pt[o] = self._head[self._head_pos]
+                self._head_pos += 1
+                o += 1
+                continue
+            src = self._src
+            if src == _SRC_VALUE:
+                k = self._val_end - self._val_pos
+                if k > end - o:
+                    k = end - o
+                self._ptmv[o : o + k] = self._valmv[self._val_pos : self._val_pos + k]
+                self._val_pos += k
+                o += k
+                if self._val_pos < self._val_end:
+                    return o
+            elif src == _SRC_STREAM:
+                stream = self._stream
+                o = stream.fill(pt, o, end)
+                if stream.failed:
+                    self._failed = True  # the profile changed beyond recognition
+                    return o
+                if not stream.done:
+                    return o
+            self._src = _SRC_DONE
+            if self._item + 1 >= self._n_items:
+                return o
+            self._head_pos = self._head_len = 0
+            self._open_item(self._item + 1)
+        return o
 
     def _source_done(self):
-        if self._src == _SRC_PROFILE:
-            return self.buffer.done
-        return self._val_pos == self._val_end
+        return (
+            self._src == _SRC_DONE
+            and self._item + 1 >= self._n_items
+            and self._head_pos == self._head_len
+        )
 
     def _block_reply(self, iid, number, end, last):
         """GET-response-with-datablock around the raw data at _pt[DATA:end]."""

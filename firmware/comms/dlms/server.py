@@ -5,6 +5,7 @@
 # Wiring (what the meter builds at boot; see comms.secure):
 #
 #   server = DlmsServer(clock, readings, profile, identity, keys, storage)
+#   server.offer_clock(set_clock)               # only a meter that can move its RTC
 #   port = P3Port(uart, server, clock)          # comms.dlms.p3; asyncio.create_task(port.run())
 #
 #   clock     HAL clock: utc() meter-epoch seconds
@@ -18,11 +19,16 @@
 #             reboot would reuse GCM nonces
 #
 # Clients (by HDLC client SAP):
-#   16  public: LN context without ciphering, no authentication; clock, logical device name
-#       and the invocation-counter objects only (comms.dlms.cosem has the access table)
+#   16  public: LN context without ciphering, no authentication; clock, logical device name,
+#       the invocation-counter objects and its association object, read only (comms.dlms.cosem
+#       has the access rights; the association's object list shows them)
 #   1   management: LN context with ciphering, HLS-GMAC (mechanism 5), every APDU SC 0x30,
 #       general-glo-ciphering (0xDB) or service-specific (0xC8/0xC9/0xCB, answered with
 #       0xCC/0xCD/0xCF), in the form of the request
+#
+# Services: GET (normal, with-list, with data blocks), SET-normal (the clock, management client
+# only, when the meter can move its RTC: set_clock), ACTION (HLS pass 3). The AARE offers each
+# client what it can use (comms.dlms.acse conformance blocks).
 #
 # Refusals are DLMS answers, never a dropped link: AARE rejected with an ACSE diagnostic,
 # data-access-result in GET/ACTION responses, exception-response for APDUs that cannot be
@@ -32,7 +38,17 @@ from micropython import const
 from comms.dlms import acse, axdr, cosem
 from comms.crypto.counter import CounterExhausted
 from comms.dlms.association import AssociationService
-from comms.dlms.get import DATA, HEAD, MAX_PDU, NON_ASSOCIATED, SET_RESPONSE, GetService
+from comms.dlms.get import (
+    ASSOCIATED,
+    DATA,
+    HEAD,
+    MAX_LIST,
+    MAX_PDU,
+    NON_ASSOCIATED,
+    SET_RESPONSE,
+    GetService,
+)
+from comms.dlms.object_list import ObjectList
 from comms.dlms.profile_buffer import ProfileBuffer
 
 _GET_REQUEST = const(0xC0)
@@ -63,6 +79,7 @@ class DlmsServer(AssociationService, GetService):
         self.objects = cosem.ObjectModel(clock, readings, profile, identity, self.dt)
         self.objects.association = self
         self.buffer = ProfileBuffer(profile, self.dt)
+        self.object_list = ObjectList(self.objects)
         self.security = security  # or built here from keys (comms.dlms.security.Security)
         if security is None and keys is not None and storage is not None:
             from comms.dlms.security import Security
@@ -98,7 +115,17 @@ class DlmsServer(AssociationService, GetService):
         self.conformance = 0
         self._form = 0  # protection of the request being answered: 0 plain, or its tag
         self._block = 0  # number of the last block sent in a long GET, 0 = none
-        self._src = 0  # what GET is streaming: a small value or the profile buffer
+        # the GET response being sent (comms.dlms.get): its items, the current one's source
+        self._items = bytearray(3 * MAX_LIST)
+        self._n_items = 0
+        self._item = 0
+        self._list = False
+        self._head = bytearray(4)  # list count and result bytes still to be sent
+        self._head_pos = 0
+        self._head_len = 0
+        self._src = 0
+        self._stream = self.buffer
+        self._failed = False
         self._val_pos = 0
         self._val_end = 0
         self.refused = 0  # ciphered APDUs refused (deciphering or counter errors)
@@ -127,6 +154,19 @@ class DlmsServer(AssociationService, GetService):
 
     def _client_ic(self):
         return self.security.client_counter() if self.security else 0
+
+    def offer_clock(self, set_clock):
+        """set_clock(t_utc) -> None or why not: how this meter moves its RTC (meter.Meter).
+        Without it the clock is read only for everyone."""
+        self.objects.set_clock = set_clock
+
+    def max_receive_pdu(self):
+        return MAX_PDU
+
+    def max_send_pdu(self):
+        """The largest APDU sent to this client: its max receive PDU, capped by our buffers."""
+        pdu = self.client_max_pdu
+        return pdu if 0 < pdu < MAX_PDU else MAX_PDU
 
     # ---- dispatch ---------------------------------------------------------------------------
 
@@ -207,12 +247,33 @@ class DlmsServer(AssociationService, GetService):
                 return self._get_normal(r, iid)
             if kind == 2:
                 return self._get_next(r, iid)
-            return self._exception(_SERVICE_UNKNOWN, _SERVICE_NOT_SUPPORTED)  # with-list
+            if kind == 3:
+                return self._get_list(r, iid)
+            return self._exception(_SERVICE_UNKNOWN, _SERVICE_NOT_SUPPORTED)
         if tag == _ACTION_REQUEST and kind == 1:
             return self._action(r, iid)
         if tag == _SET_REQUEST and kind == 1:
-            return self._short_result(SET_RESPONSE, iid, cosem.READ_WRITE_DENIED, False)
-        return self._exception(_SERVICE_UNKNOWN, _SERVICE_NOT_SUPPORTED)
+            return self._set_normal(r, iid)
+        return self._exception(_SERVICE_UNKNOWN, _SERVICE_NOT_SUPPORTED)  # SET with blocks
+
+    def _set_normal(self, r, iid):
+        cls = r.u16()
+        r.need(6)
+        ln = r.pos
+        r.pos += 6
+        attr = r.u8()
+        index = cosem.find(cls, r.buf, ln)
+        if r.u8():  # access-selection: no attribute is written selectively
+            dar = cosem.OTHER_REASON
+        elif index == -1:
+            dar = cosem.OBJECT_UNDEFINED
+        elif index < -1:
+            dar = cosem.OBJECT_CLASS_INCONSISTENT
+        elif self.state != ASSOCIATED:
+            dar = cosem.READ_WRITE_DENIED
+        else:
+            dar = self.objects.write(index, attr, r, self.management)
+        return self._short_result(SET_RESPONSE, iid, dar, False)
 
     # ---- output -----------------------------------------------------------------------------
 

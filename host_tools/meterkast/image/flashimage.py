@@ -1,8 +1,8 @@
 """Read a meter's flash image on the host: the "read the flash of a board" tool.
 
-The image is a LittleFS v2 file system (4 KiB blocks) exactly as the firmware writes it; the
-record layouts are documented in firmware/metering/store.py and profile.py and decoded here
-independently.
+The image is a LittleFS v2 file system (4 KiB blocks) exactly as the firmware writes it. The
+record layouts are the firmware's contract.layout, loaded from the firmware tree, so the host
+never keeps a second copy of a format string (tests/host/test_layout_contract.py).
 """
 import struct
 import zlib
@@ -11,23 +11,13 @@ from pathlib import Path
 
 from littlefs import LittleFS, LittleFSError
 
+from meterkast import firmware_module
 from meterkast.errors import CliError
 
-UNIX_2000 = 946684800
+L = firmware_module("contract.layout")
+UNIX_2000 = L.EPOCH_UNIX
 BLOCK_SIZE = 4096
-_REG_FMT = "<4sIiIB3x4I4I3I20i3I3I"
-_REG_SIZE = 172
-_ENTRY_FMT = "<IB3xIIIII"
-_ENTRY_SIZE = 32
-
-STATUS_BITS = [
-    (0x80, "power_down"),
-    (0x20, "clock_adjusted"),
-    (0x08, "daylight_saving"),
-    (0x04, "data_not_valid"),
-    (0x02, "clock_invalid"),
-    (0x01, "critical_error"),
-]
+STATUS_BITS = list(L.STATUS_NAMES)
 
 
 def iso(meter_t):
@@ -69,46 +59,46 @@ def read_registers(fs):
     """The newest valid register record, or None; plus the per-slot verdicts."""
     best = None
     slots = {}
-    for name in ("regs.a", "regs.b"):
+    for name in L.REG_SLOTS:
         raw = _read(fs, "/" + name)
         if raw is None:
             slots[name] = "missing"
             continue
-        if len(raw) != _REG_SIZE or raw[:4] != b"MKR1":
+        if len(raw) != L.REG_SIZE or raw[:4] != L.REG_MAGIC:
             slots[name] = "damaged"
             continue
-        if zlib.crc32(raw[:168]) != struct.unpack_from("<I", raw, 168)[0]:
+        if zlib.crc32(raw[:L.REG_BODY]) != struct.unpack_from("<I", raw, L.REG_BODY)[0]:
             slots[name] = "damaged"
             continue
-        v = struct.unpack_from(_REG_FMT, raw)
-        slots[name] = "ok (seq %d)" % v[1]
-        if best is None or v[1] > best[1]:
+        v = struct.unpack_from(L.REG_FMT, raw)
+        slots[name] = "ok (seq %d)" % v[L.REG_SEQ]
+        if best is None or v[L.REG_SEQ] > best[L.REG_SEQ]:
             best = v
     if best is None:
         return None, slots
     log = []
-    for i in range(best[15]):
-        end, dur = best[16 + 2 * i], best[17 + 2 * i]
+    for i in range(min(best[L.REG_LOG_N], L.REG_LOG_MAX)):
+        end, dur = best[L.REG_LOG + 2 * i], best[L.REG_LOG + 1 + 2 * i]
         log.append({"end": iso(end), "duration_s": dur})
+    wh = best[L.REG_WH:L.REG_WH + 4]
     rec = {
-        "seq": best[1],
-        "saved_at": iso(best[2]),
+        "seq": best[L.REG_SEQ],
+        "saved_at": iso(best[L.REG_T]),
         "registers": {
-            "import_t1_wh": best[5], "import_t2_wh": best[6],
-            "export_t1_wh": best[7], "export_t2_wh": best[8],
+            "import_t1_wh": wh[0], "import_t2_wh": wh[1], "export_t1_wh": wh[2], "export_t2_wh": wh[3],
         },
-        "residual_mws": list(best[9:13]),
-        "power_failures": best[13],
-        "long_power_failures": best[14],
+        "residual_mws": list(best[L.REG_RESIDUAL:L.REG_RESIDUAL + 4]),
+        "power_failures": best[L.REG_PF],
+        "long_power_failures": best[L.REG_LONG_PF],
         "power_failure_log": log,
-        "voltage_sags": list(best[36:39]),
-        "voltage_swells": list(best[39:42]),
-        "pending_status": best[4],
+        "voltage_sags": list(best[L.REG_SAGS:L.REG_SAGS + 3]),
+        "voltage_swells": list(best[L.REG_SWELLS:L.REG_SWELLS + 3]),
+        "pending_status": best[L.REG_PENDING],
     }
     return rec, slots
 
 
-def read_profile(fs, folder="qh"):
+def read_profile(fs, folder=L.PROFILE_DIR):
     """All quarter-hour entries, oldest first; damaged ones are listed as such. folder: "qh"
     (the metering module's profile) or "qhc" (the comms module's checked copy)."""
     try:
@@ -118,19 +108,20 @@ def read_profile(fs, folder="qh"):
     entries = []
     for name in names:
         raw = _read(fs, "/%s/%s" % (folder, name)) or b""
-        for off in range(0, len(raw) - _ENTRY_SIZE + 1, _ENTRY_SIZE):
-            chunk = raw[off : off + _ENTRY_SIZE]
-            if zlib.crc32(chunk[:28]) != struct.unpack_from("<I", chunk, 28)[0]:
+        for off in range(0, len(raw) - L.ENTRY_SIZE + 1, L.ENTRY_SIZE):
+            chunk = raw[off : off + L.ENTRY_SIZE]
+            if zlib.crc32(chunk[:L.ENTRY_BODY]) != struct.unpack_from("<I", chunk, L.ENTRY_BODY)[0]:
                 entries.append({"damaged": True, "segment": name, "offset": off})
                 continue
-            t, status, i1, i2, e1, e2, seq = struct.unpack_from(_ENTRY_FMT, chunk)
+            t, status, i1, i2, e1, e2, seq = struct.unpack_from(L.ENTRY_FMT, chunk)
             entries.append({
                 "time": iso(t), "status": status, "flags": decode_status(status),
                 "import_t1_wh": i1, "import_t2_wh": i2, "export_t1_wh": e1, "export_t2_wh": e2,
                 "seq": seq,
             })
-        if len(raw) % _ENTRY_SIZE:
-            entries.append({"damaged": True, "segment": name, "offset": len(raw) - len(raw) % _ENTRY_SIZE,
+        if len(raw) % L.ENTRY_SIZE:
+            entries.append({"damaged": True, "segment": name,
+                            "offset": len(raw) - len(raw) % L.ENTRY_SIZE,
                             "torn": True})
     return entries
 
@@ -139,7 +130,7 @@ def dump(path):
     fs = open_image(path)
     rec, slots = read_registers(fs)
     out = {"register_slots": slots, "profile": read_profile(fs)}
-    copy = read_profile(fs, "qhc")
+    copy = read_profile(fs, L.PROFILE_COPY_DIR)
     if copy:
         out["comms_profile"] = copy
     if rec is not None:

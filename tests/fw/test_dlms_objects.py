@@ -1,0 +1,410 @@
+# comms.dlms under the real MicroPython, APDU level: the association's object list (class 15
+# attribute 2) per client with access rights, in one response and in GET blocks; attributes
+# 3-6 and 8; every object the list names read back as a browsing tool reads it; GET-with-list
+# (short, long in blocks, errors per item); SET of the clock and its DST parameters (management
+# only, only when the meter can move its RTC); the conformance each AARE offers.
+import os
+
+from comms.dlms import axdr
+from dlms_fw_client import FwClient, be32, entry_params, fail, keys, read_length
+from p3_fakes import RamFlash, build_server, mount_ram
+from util import tz
+
+STORE = mount_ram(RamFlash(64), "/p3_objects", fresh=True)
+CLOCK = b"\x00\x00\x01\x00\x00\xff"
+ASSOCIATION = b"\x00\x00\x28\x00\x00\xff"
+PROFILE = b"\x01\x00\x63\x01\x00\xff"
+I181 = b"\x01\x00\x01\x08\x01\xff"
+PUBLIC_LNS = (CLOCK, b"\x00\x00\x2a\x00\x00\xff", ASSOCIATION, b"\x00\x00\x2b\x01\x00\xff",
+              b"\x00\x00\x2b\x01\x01\xff")
+_dirs = [0]
+# Every server built stays referenced: a collected one would close its counter files from the
+# collector, where the RAM flash (a test double) cannot allocate.
+_servers = []
+
+
+def check(cond, msg):
+    if not cond:
+        fail(msg)
+
+
+def fresh():
+    _dirs[0] += 1
+    d = "%s/%d" % (STORE, _dirs[0])
+    os.mkdir(d)
+    return d
+
+
+def new_server():
+    server = build_server(fresh(), keys=keys())[0]
+    _servers.append(server)
+    return server
+
+
+def management(max_pdu=0xFFFF, set_clock=None):
+    server = new_server()
+    if set_clock is not None:
+        server.offer_clock(set_clock)
+    c = FwClient(server, 1, max_pdu)
+    c.associate()
+    return server, c
+
+
+class PublicClient:
+    """SAP 16, no security: plain APDUs straight to the server."""
+
+    def __init__(self, server, max_pdu=0xFFFF, conformance=0x401E5D):
+        self.server = server
+        server.link_up(16)
+        ui = b"\x01\x00\x00\x00\x06\x5f\x1f\x04\x00" + bytes(
+            (conformance >> 16, (conformance >> 8) & 255, conformance & 255, max_pdu >> 8,
+             max_pdu & 255))
+        aarq = b"\x60\x1d\xa1\x09\x06\x07\x60\x85\x74\x05\x08\x01\x01\xbe\x10\x04\x0e" + ui
+        self.aare = self.call(aarq)
+        check(self.aare[:2] == b"\x61\x29" and self.aare[17] == 0, "public AARE %s" % self.aare)
+
+    def call(self, apdu):
+        buf = bytearray(apdu)
+        n = self.server.request(16, memoryview(buf), 0, len(buf))
+        s = self.server.out_start
+        return bytes(self.server.out[s : s + n])
+
+
+def get_plain(client, class_id, ln, attr, selector=0, params=b""):
+    req = b"\xc0\x01\xc1" + bytes((class_id >> 8, class_id & 255)) + ln + bytes((attr,))
+    req += (bytes((1, selector)) + params) if selector else b"\x00"
+    return collect(client, client.call(req), 1)
+
+
+def collect(client, answer, kind):
+    """The data of a GET answer (normal: kind 1, list: kind 3), blocks reassembled; raises
+    ValueError with the result code of a refused normal GET."""
+    if answer[1] == kind:
+        if kind == 1:
+            if answer[3] != 0:
+                raise ValueError("data-access-result %d" % answer[4])
+            return answer[4:]
+        return answer[3:]
+    data = b""
+    blocks = 0
+    while True:
+        check(answer[:2] == b"\xc4\x02", "block answer %s" % answer[:12])
+        blocks += 1
+        check(int.from_bytes(answer[4:8], "big") == blocks, "block number")
+        if answer[8] != 0:
+            raise ValueError("data-access-result %d" % answer[9])
+        n, p = read_length(answer, 9)
+        check(p + n == len(answer), "block length")
+        data += answer[p : p + n]
+        if answer[3]:
+            client.blocks = blocks
+            return data
+        answer = client.call(b"\xc0\x02\xc1" + answer[4:8])
+
+
+def aare_conformance(aare):
+    i = aare.index(b"\x5f\x1f\x04\x00")
+    return int.from_bytes(aare[i + 4 : i + 7], "big")
+
+
+def parse_object_list(data):
+    """[(class, version, ln, {attr: (mode, selectors)}, {method: mode})] and the bytes used."""
+    r = axdr.Reader().reset(data, 0, len(data))
+    r.expect(axdr.ARRAY)
+    out = []
+    for _ in range(r.length()):
+        r.expect(axdr.STRUCTURE)
+        check(r.length() == 4, "element of 4")
+        r.expect(axdr.LONG_UNSIGNED)
+        cls = r.u16()
+        r.expect(axdr.UNSIGNED)
+        version = r.u8()
+        p = r.octets(6)
+        ln = bytes(data[p : p + 6])
+        r.expect(axdr.STRUCTURE)
+        check(r.length() == 2, "access_rights of 2")
+        attrs = {}
+        r.expect(axdr.ARRAY)
+        for _ in range(r.length()):
+            r.expect(axdr.STRUCTURE)
+            check(r.length() == 3, "attribute_access_item of 3")
+            r.expect(axdr.INTEGER)
+            a = r.u8()
+            r.expect(axdr.ENUM)
+            mode = r.u8()
+            sel = []
+            tag = r.u8()
+            if tag == axdr.ARRAY:
+                for _ in range(r.length()):
+                    r.expect(axdr.INTEGER)
+                    sel.append(r.u8())
+            else:
+                check(tag == axdr.NULL, "access_selectors null or array")
+            attrs[a] = (mode, sel)
+        methods = {}
+        r.expect(axdr.ARRAY)
+        for _ in range(r.length()):
+            r.expect(axdr.STRUCTURE)
+            check(r.length() == 2, "method_access_item of 2")
+            r.expect(axdr.INTEGER)
+            m = r.u8()
+            r.expect(axdr.ENUM)
+            methods[m] = r.u8()
+        out.append((cls, version, ln, attrs, methods))
+    check(r.pos == len(data), "nothing after the list")
+    return out
+
+
+def get_list_request(items):
+    req = b"\xc0\x03\xc1" + bytes((len(items),))
+    for cls, ln, attr, sel in items:
+        req += bytes((cls >> 8, cls & 255)) + ln + bytes((attr,))
+        req += (bytes((1, sel[0])) + sel[1]) if sel else b"\x00"
+    return req
+
+
+def parse_list(data):
+    """[(0, data bytes) | (1, result)] of a GET-with-list answer."""
+    r = axdr.Reader().reset(data, 0, len(data))
+    out = []
+    for _ in range(r.length()):
+        if r.u8() == 0:
+            p = r.pos
+            r.skip_data()
+            out.append((0, bytes(data[p : r.pos])))
+        else:
+            out.append((1, r.u8()))
+    check(r.pos == len(data), "nothing after the list results")
+    return out
+
+
+# -- A. the management client's object list: one response, and GET blocks ------------------------
+server, c = management()
+whole = c.get(15, ASSOCIATION, 2)
+first = c.call(b"\xc0\x01\xc1\x00\x0f" + ASSOCIATION + b"\x02\x00")
+check(first[:4] == b"\xc4\x01\xc1\x00", "787 bytes fit a 1024-byte PDU in one response")
+objects = parse_object_list(whole)
+check(len(objects) == 14 and len(whole) == 787, "14 objects, %d bytes" % len(whole))
+by_ln = {o[2]: o for o in objects}
+cls, version, _, attrs, methods = by_ln[CLOCK]
+check((cls, version, len(attrs), len(methods)) == (8, 0, 9, 6), "clock 8 v0, 9 attrs, 6 methods")
+check(all(attrs[a][0] == 1 for a in range(1, 10)), "no RTC to move: the clock is read only")
+check(not any(methods.values()), "no clock method")
+cls, version, _, attrs, methods = by_ln[ASSOCIATION]
+check((cls, version, len(attrs), len(methods)) == (15, 1, 9, 4), "association LN v1")
+check([attrs[a][0] for a in range(1, 10)] == [1, 1, 1, 1, 1, 1, 0, 1, 0], "association attrs")
+check(methods == {1: 1, 2: 0, 3: 0, 4: 0}, "reply_to_HLS_authentication only")
+cls, version, _, attrs, methods = by_ln[PROFILE]
+check((cls, version) == (7, 1) and attrs[2] == (1, [1, 2]), "profile buffer: selectors 1, 2")
+check(methods == {1: 0, 2: 0}, "no profile method")
+check(by_ln[I181][:2] == (3, 0) and by_ln[I181][4] == {1: 0}, "register v0, reset denied")
+for pdu in (256, 64):
+    server, c = management(pdu)
+    first = c.call(b"\xc0\x01\xc1\x00\x0f" + ASSOCIATION + b"\x02\x00")
+    check(first[:4] == b"\xc4\x02\xc1\x00" and first[4:8] == be32(1), "blocks at pdu %d" % pdu)
+    check(len(first) <= pdu - 30 + 12, "block within the PDU less ciphering: %d" % len(first))
+    check(c.get(15, ASSOCIATION, 2) == whole, "the same list in blocks at pdu %d" % pdu)
+    # a wrong block number ends the transfer; then a new GET starts again
+    first = c.call(b"\xc0\x01\xc1\x00\x0f" + ASSOCIATION + b"\x02\x00")
+    answer = c.call(b"\xc0\x02\xc1" + be32(2))
+    check(answer[8:10] == b"\x01\x13", "data-block-number-invalid %s" % answer)
+    answer = c.call(b"\xc0\x02\xc1" + be32(1))
+    check(answer[8:10] == b"\x01\x10", "then no long GET in progress")
+
+# attributes 3-6 and 8 of the management association
+server, c = management(512)
+check(c.get(15, ASSOCIATION, 3) == b"\x02\x02\x0f\x01\x12\x00\x01", "partners: client 1")
+check(c.get(15, ASSOCIATION, 4) == bytes.fromhex("0207110211101202f41105110811011103"),
+      "application context 2.16.756.5.8.1.3")
+ctx = c.get(15, ASSOCIATION, 5)
+# FwClient proposes 0x40101D; offered without an RTC to move: 0x401215 -> 0x401015
+check(ctx == bytes.fromhex("0206041840101512040012020011060f000900"), "xDLMS %s" % ctx)
+check(c.get(15, ASSOCIATION, 6) == bytes.fromhex("0207110211101202f41105110811021105"),
+      "mechanism 2.16.756.5.8.2.5 (HLS-GMAC)")
+for a, result in ((7, 3), (9, 3), (10, 4)):
+    try:
+        c.get(15, ASSOCIATION, a)
+        fail("association attribute %d answered" % a)
+    except ValueError as e:
+        check("result %d" % result in str(e), "attribute %d: %s" % (a, e))
+
+# a browsing tool: every attribute the list says it may read, read back
+server, c = management(256)
+for cls, version, ln, attrs, methods in parse_object_list(c.get(15, ASSOCIATION, 2)):
+    for a in sorted(attrs):
+        mode = attrs[a][0]
+        if mode & 1:
+            v = c.get(cls, ln, a)
+            r = axdr.Reader().reset(v, 0, len(v))
+            r.skip_data()
+            check(r.pos == len(v), "one Data value for %s attribute %d" % (ln, a))
+        else:
+            try:
+                c.get(cls, ln, a)
+                fail("%s attribute %d read without read access" % (ln, a))
+            except ValueError as e:
+                check("result 3" in str(e), "no access: read-write-denied (%s)" % e)
+
+# -- A. the public client's list: its own objects only ---------------------------------------------
+server = new_server()
+pub = PublicClient(server)
+check(aare_conformance(pub.aare) == 0x001210, "public: get, with-list, blocks %06x"
+      % aare_conformance(pub.aare))
+public = parse_object_list(get_plain(pub, 15, ASSOCIATION, 2))
+check([o[2] for o in public] == list(PUBLIC_LNS), "public list: %s" % [o[2] for o in public])
+for cls, version, ln, attrs, methods in public:
+    check(all(mode in (0, 1) for mode, _ in attrs.values()), "public writes nothing")
+    check(not any(methods.values()), "public calls no method")
+    for a in sorted(attrs):
+        if attrs[a][0]:
+            get_plain(pub, cls, ln, a)
+check(parse_object_list(get_plain(pub, 15, ASSOCIATION, 2))[2][3][7] == (0, []), "no secret")
+check(get_plain(pub, 15, ASSOCIATION, 6) == bytes.fromhex("0207110211101202f41105110811021100"),
+      "public mechanism: lowest level")
+try:
+    get_plain(pub, 3, I181, 2)
+    fail("public read a register")
+except ValueError as e:
+    check("result 3" in str(e), "public register: read-write-denied")
+# a small PDU: the public list comes in blocks too
+server = new_server()
+pub = PublicClient(server, max_pdu=96)
+pub.blocks = 0
+check(parse_object_list(get_plain(pub, 15, ASSOCIATION, 2)) == public and pub.blocks > 3,
+      "public list in %d blocks" % pub.blocks)
+
+# -- B. GET-with-list ------------------------------------------------------------------------------
+IC_CLIENT = b"\x00\x00\x2b\x01\x01\xff"
+items = [
+    (8, CLOCK, 2, None),
+    (3, I181, 2, None),
+    (3, I181, 3, None),
+    (70, b"\x00\x00\x60\x03\x0a\xff", 2, None),  # no such object
+    (1, CLOCK, 2, None),  # wrong class
+    (8, CLOCK, 10, None),  # no such attribute
+    (7, PROFILE, 2, (2, entry_params(95, 0))),  # the last two rows
+    (7, PROFILE, 2, (2, entry_params(1, 1))),  # a second selection in the same list
+    (3, I181, 2, (1, entry_params(1, 1))),  # selective access on a register
+    (1, IC_CLIENT, 2, None),
+    (15, ASSOCIATION, 8, None),
+]
+for pdu in (0xFFFF, 128):
+    server, c = management(pdu)
+    answer = c.call(get_list_request(items))
+    check(answer[:3] == (b"\xc4\x03\xc1" if pdu == 0xFFFF else b"\xc4\x02\xc1"),
+          "with-list answer at pdu %d: %s" % (pdu, answer[:3]))
+    got = parse_list(collect(c, answer, 3))
+    check(len(got) == len(items), "one result per item")
+    check(got[0][0] == 0 and got[0][1][:2] == b"\x09\x0c", "clock")
+    check(got[1] == (0, c.get(3, I181, 2)), "register value as GET-normal reads it")
+    check(got[2] == (0, b"\x02\x02\x0f\x00\x16\x1e"), "scaler_unit")
+    check(got[3:6] == [(1, 4), (1, 9), (1, 4)], "undefined, class inconsistent: %s" % got[3:6])
+    check(got[6][0] == 0 and got[6][1][:2] == b"\x01\x02", "two profile rows")
+    check(got[6][1] == c.get(7, PROFILE, 2, 2, entry_params(95, 0)), "rows as GET-normal")
+    check(got[7] == (1, 2), "second profile selection: temporary-failure")
+    check(got[8] == (1, 250), "selective access on a register: other-reason")
+    check(got[9][0] == 0 and got[9][1][0] == 0x06, "counter object")
+    check(got[10] == (0, b"\x16\x02"), "association status")
+# a list holding the object list and the whole profile, in many blocks
+server, c = management(200)
+got = parse_list(collect(c, c.call(get_list_request(
+    [(15, ASSOCIATION, 2, None), (7, PROFILE, 2, None), (8, CLOCK, 3, None)])), 3))
+check(got[0] == (0, whole) and len(got[1][1]) == 2 + 96 * 38 and got[2] == (0, b"\x10\xff\xc4"),
+      "object list, 96 rows, time zone in %d blocks" % c.blocks)
+# the public client: its objects, and denied the rest
+server = new_server()
+pub = PublicClient(server, max_pdu=96)
+got = parse_list(collect(pub, pub.call(get_list_request(
+    [(8, CLOCK, 2, None), (3, I181, 2, None), (15, ASSOCIATION, 2, None)])), 3))
+check(got[0][0] == 0 and got[1] == (1, 3) and parse_object_list(got[2][1]) == public,
+      "public list answer: %s" % [g[0] for g in got])
+# too many items for one request
+server, c = management()
+answer = c.call(get_list_request([(8, CLOCK, 2, None)] * 17))
+check(answer == b"\xd8\x01\x03", "17 items: refused %s" % answer)
+check(c.call(get_list_request([(8, CLOCK, 3, None)] * 16))[:4] == b"\xc4\x03\xc1\x10", "16 items")
+
+
+# -- C. SET of the clock ---------------------------------------------------------------------------
+def set_request(cls, ln, attr, value):
+    return b"\xc1\x01\xc1" + bytes((cls >> 8, cls & 255)) + ln + bytes((attr,)) + b"\x00" + value
+
+
+def date_time(y, mo, d, h, mi, s, deviation, status=0xFF):
+    return b"\x09\x0c" + bytes((y >> 8, y & 255, mo, d, 0xFF, h, mi, s, 0xFF,
+                                (deviation >> 8) & 255, deviation & 255, status))
+
+
+calls = []
+
+
+def fake_set_clock(t):
+    calls.append(t)
+    return None if tz.in_range(t) else "outside the meter's time range"
+
+
+# without a way to move the RTC: read only, and SET not offered
+server, c = management()
+answer = c.call(set_request(8, CLOCK, 2, date_time(2024, 3, 12, 12, 0, 0, 0)))
+check(answer == b"\xc5\x01\xc1\x03", "no RTC to move: read-write-denied %s" % answer)
+# offered: the management AARE has SET (bit 20), the list says read-write
+server, c = management(set_clock=fake_set_clock)
+check(parse_object_list(c.get(15, ASSOCIATION, 2))[0][3][2] == (3, []), "clock time read-write")
+check(bytes.fromhex("0418") + bytes((0x40, 0x10, 0x1D)) in c.get(15, ASSOCIATION, 5),
+      "xDLMS context: SET negotiated")
+cases = (
+    (date_time(2024, 3, 12, 12, 0, 0, 0), "2024-03-12T12:00:00Z"),  # UTC
+    (date_time(2024, 3, 12, 13, 0, 0, 0xFFC4), "2024-03-12T12:00:00Z"),  # CET, deviation -60
+    (date_time(2024, 7, 1, 14, 30, 0, 0xFF88, 0x80), "2024-07-01T12:30:00Z"),  # CEST
+    (date_time(2024, 3, 12, 13, 0, 0xFF, 0x8000), "2024-03-12T12:00:00Z"),  # local, winter
+    (date_time(2024, 7, 1, 14, 30, 0, 0x8000), "2024-07-01T12:30:00Z"),  # local, summer
+    (date_time(2024, 10, 27, 2, 30, 0, 0x8000, 0x80), "2024-10-27T00:30:00Z"),  # twice: CEST
+    (date_time(2024, 10, 27, 2, 30, 0, 0x8000, 0x00), "2024-10-27T01:30:00Z"),  # twice: CET
+)
+for value, want in cases:
+    answer = c.call(set_request(8, CLOCK, 2, value))
+    check(answer == b"\xc5\x01\xc1\x00", "SET clock success %s" % answer)
+    check(tz.format_iso(calls[-1]) == want, "%s set as %s" % (want, tz.format_iso(calls[-1])))
+n = len(calls)
+for value, result in (
+    (date_time(2024, 2, 30, 12, 0, 0, 0), 12),  # no such day
+    (date_time(2024, 3, 12, 0xFF, 0, 0, 0), 12),  # hour not specified
+    (b"\x09\x0b" + bytes(11), 12),  # not 12 octets
+    (b"\x06\x00\x00\x00\x01", 12),  # not a date-time
+    (date_time(2099, 1, 1, 0, 0, 0, 0), 250),  # outside the meter's time range
+):
+    answer = c.call(set_request(8, CLOCK, 2, value))
+    check(answer == b"\xc5\x01\xc1" + bytes((result,)), "refused with %d: %s" % (result, answer))
+check(len(calls) == n + 1, "only the out-of-range time reached the RTC")
+# the DST parameters: the meter's one rule is accepted, another is refused
+for attr, value, result in (
+    (3, b"\x10\xff\xc4", 0),
+    (3, b"\x10\x00\x00", 250),
+    (5, b"\x09\x0c\xff\xff\x03\xfe\x07\x02\x00\x00\xff\x80\x00\xff", 0),
+    (5, b"\x09\x0c\xff\xff\x04\x01\xff\x02\x00\x00\xff\x80\x00\xff", 250),
+    (6, b"\x09\x0c\x07\xe8\x0a\xfe\x07\x03\x00\x00\x00\xff\xc4\x00", 0),
+    (7, b"\x0f\x3c", 0),
+    (7, b"\x0f\x1e", 250),
+    (8, b"\x03\x01", 0),
+    (8, b"\x03\x00", 250),
+    (8, b"\x11\x01", 12),
+    (4, b"\x11\x00", 3),  # status: read only
+    (1, b"\x09\x06" + CLOCK, 3),
+    (10, b"\x11\x00", 4),
+):
+    answer = c.call(set_request(8, CLOCK, attr, value))
+    check(answer == b"\xc5\x01\xc1" + bytes((result,)), "attr %d: %s" % (attr, answer))
+answer = c.call(set_request(3, I181, 2, b"\x06\x00\x00\x00\x00"))
+check(answer == b"\xc5\x01\xc1\x03", "a register is not writable")
+answer = c.call(set_request(8, b"\x00\x00\x01\x00\x01\xff", 2, b"\x00"))
+check(answer == b"\xc5\x01\xc1\x04", "no such clock")
+check(len(calls) == n + 1, "no other SET reached the RTC")
+# the public client: read-write-denied, and SET is not in its conformance
+server = new_server()
+server.offer_clock(fake_set_clock)
+pub = PublicClient(server)
+check(not aare_conformance(pub.aare) & 0x08, "public: no SET offered")
+answer = pub.call(set_request(8, CLOCK, 2, date_time(2024, 3, 12, 12, 0, 0, 0)))
+check(answer == b"\xc5\x01\xc1\x03", "public SET: read-write-denied %s" % answer)
+check(len(calls) == n + 1, "the public client never reached the RTC")
+print("OK")
