@@ -186,10 +186,12 @@ class GuruxError(Exception):
 
 
 class GuruxSession:
-    """Drives a GXDLMSClient over a pyserial URL, as the Gurux example reader does."""
+    """Drives a GXDLMSClient over a pyserial URL, as the Gurux example reader does. wrapper:
+    the IEC 62056-47 TCP wrapper, which has no link layer (no SNRM/UA, no DISC)."""
 
-    def __init__(self, url, client, timeout=5.0):
+    def __init__(self, url, client, timeout=5.0, wrapper=False):
         self.client = client
+        self.wrapper = wrapper
         self.port = serial.serial_for_url(url, baudrate=115200, timeout=0.05)
         self.timeout = timeout
         self.bytes_out = 0
@@ -232,9 +234,10 @@ class GuruxSession:
     # the association sequence
     def open(self):
         c = self.client
-        reply = GXReplyData()
-        self._packet(c.snrmRequest(), reply)
-        c.parseUAResponse(reply.data)
+        if not self.wrapper:
+            reply = GXReplyData()
+            self._packet(c.snrmRequest(), reply)
+            c.parseUAResponse(reply.data)
         reply = self.request(c.aarqRequest())
         c.parseAareResponse(reply.data)
         if c.authentication > Authentication.LOW:
@@ -249,12 +252,14 @@ class GuruxSession:
         try:
             self.request(self.client.releaseRequest())
         finally:
-            reply = GXReplyData()
-            self._packet(self.client.disconnectRequest(), reply)
+            if not self.wrapper:
+                reply = GXReplyData()
+                self._packet(self.client.disconnectRequest(), reply)
 
 
-def gurux_management(invocation_counter=1, ek=EK, ak=AK, title=CLIENT_TITLE, security=None):
-    c = GXDLMSSecureClient(True, 1, 1, Authentication.HIGH_GMAC, None, InterfaceType.HDLC)
+def gurux_management(invocation_counter=1, ek=EK, ak=AK, title=CLIENT_TITLE, security=None,
+                     interface=InterfaceType.HDLC):
+    c = GXDLMSSecureClient(True, 1, 1, Authentication.HIGH_GMAC, None, interface)
     c.ciphering.security = security if security is not None else Security.AUTHENTICATION_ENCRYPTION
     c.ciphering.systemTitle = title
     c.ciphering.blockCipherKey = ek

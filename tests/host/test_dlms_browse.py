@@ -46,11 +46,10 @@ _ic = itertools.count(1, 1000)
 
 class CountingSession(GuruxSession):
     """GuruxSession that counts the GET-next requests it sends (HDLC's RR for the next segment
-    of one APDU is not one), and knows the wrapper (no SNRM/UA, no DISC)."""
+    of one APDU is not one)."""
 
     def __init__(self, url, client, wrapper=False):
-        super().__init__(url, client)
-        self.wrapper = wrapper
+        super().__init__(url, client, wrapper=wrapper)
         self.next_blocks = 0
 
     def _packet(self, data, reply):
@@ -58,21 +57,6 @@ class CountingSession(GuruxSession):
         if more & RequestTypes.DATABLOCK and not more & RequestTypes.FRAME:
             self.next_blocks += 1
         super()._packet(data, reply)
-
-    def open(self):
-        if not self.wrapper:
-            return super().open()
-        c = self.client
-        reply = self.request(c.aarqRequest())
-        c.parseAareResponse(reply.data)
-        if c.authentication > Authentication.LOW:
-            reply = self.request(c.getApplicationAssociationRequest())
-            c.parseApplicationAssociationResponse(reply.data)
-
-    def release(self):
-        if not self.wrapper:
-            return super().release()
-        self.request(self.client.releaseRequest())
 
 
 @pytest.fixture(scope="module", params=["pty", "tcp", "wrapper"])

@@ -36,24 +36,8 @@ CLOCK_ADJUSTED = 0x20
 _ic = itertools.count(1, 1000)
 
 
-class Session(GuruxSession):
-    def __init__(self, url, client, wrapper):
-        super().__init__(url, client)
-        self.wrapper = wrapper
-
-    def open(self):
-        if not self.wrapper:
-            return super().open()
-        c = self.client
-        c.parseAareResponse(self.request(c.aarqRequest()).data)
-        if c.authentication > Authentication.LOW:
-            reply = self.request(c.getApplicationAssociationRequest())
-            c.parseApplicationAssociationResponse(reply.data)
-
-    def release(self):
-        if not self.wrapper:
-            return super().release()
-        self.request(self.client.releaseRequest())
+def Session(url, client, wrapper):
+    return GuruxSession(url, client, wrapper=wrapper)
 
 
 def session(emu, wrapper, management=True):

@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 from conftest import FIRMWARE, run_micropython
-from meterkast.cli import CliError
+from meterkast.errors import CliError
 from meterkast.image.build import MARKER, build, module_table
 from meterkast.image.flash import config_for
 

@@ -10,6 +10,7 @@ import logging
 import time
 from datetime import datetime, timedelta, timezone
 
+import dlms_support
 import pytest
 from dlms_cosem import cosem, enumerations, utils
 from dlms_cosem import time as dlms_time
@@ -19,12 +20,12 @@ from dlms_cosem.cosem.capture_object import CaptureObject
 from dlms_cosem.cosem.selective_access import RangeDescriptor
 from dlms_support import AK, CLIENT_TITLE, EK, GuruxSession, local_amsterdam, write_keys
 from gurux_dlms import GXReplyData
-from gurux_dlms.enums import Authentication, InterfaceType, Security
+from gurux_dlms.enums import Authentication, InterfaceType
 from gurux_dlms.objects import GXDLMSClock, GXDLMSData, GXDLMSProfileGeneric, GXDLMSRegister
 from gurux_dlms.secure import GXDLMSSecureClient
 from meterkast import cli
-from meterkast.cli import CliError
 from meterkast.emu.emulator import Emulator
+from meterkast.errors import CliError
 from meterkast.image.flashimage import dump
 from meterkast.line.endpoints import parse_spec
 
@@ -36,29 +37,12 @@ CLOCK = cosem.CosemAttribute(enumerations.CosemInterface.CLOCK, Obis(0, 0, 1, 0,
 BUFFER = cosem.CosemAttribute(enumerations.CosemInterface.PROFILE_GENERIC, Obis(1, 0, 99, 1, 0), 2)
 
 
-class WrapperSession(GuruxSession):
-    """GuruxSession over the wrapper: no SNRM/UA, no DISC (a wrapper has no link layer)."""
-
-    def open(self):
-        c = self.client
-        reply = self.request(c.aarqRequest())
-        c.parseAareResponse(reply.data)
-        if c.authentication > Authentication.LOW:
-            reply = self.request(c.getApplicationAssociationRequest())
-            c.parseApplicationAssociationResponse(reply.data)
-
-    def release(self):
-        self.request(self.client.releaseRequest())
+def WrapperSession(url, client):
+    return GuruxSession(url, client, wrapper=True)
 
 
 def gurux_management():
-    c = GXDLMSSecureClient(True, 1, 1, Authentication.HIGH_GMAC, None, InterfaceType.WRAPPER)
-    c.ciphering.security = Security.AUTHENTICATION_ENCRYPTION
-    c.ciphering.systemTitle = CLIENT_TITLE
-    c.ciphering.blockCipherKey = EK
-    c.ciphering.authenticationKey = AK
-    c.ciphering.invocationCounter = next(_ic) + 10**6
-    return c
+    return dlms_support.gurux_management(next(_ic) + 10**6, interface=InterfaceType.WRAPPER)
 
 
 def booted(emu):
