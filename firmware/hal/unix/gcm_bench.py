@@ -1,6 +1,9 @@
-# GCM speed under MicroPython, read by meterkast.bench.gcm (host_tools); also runs on a board:
-#   mpremote run tests/fw/bench_gcm.py   (with comms/ on the board)
-# usage: micropython bench_gcm.py [viper|bytecode ...]
+# meterkast bench: GCM speed under MicroPython
+# MIT license
+#
+# Run by `meterkast bench gcm` (micropython -m hal.unix.gcm_bench viper bytecode,
+# MICROPYPATH=firmware); also runs on a board: mpremote run firmware/hal/unix/gcm_bench.py
+# (with comms/ on the board).
 # Prints one line per implementation:
 #   <impl> setup_us <best key setup> encrypt_us <best per 1 KiB frame> decrypt_us <same>
 # Best of several rounds: the host this runs on is shared, so the minimum is the figure that
