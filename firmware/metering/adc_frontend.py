@@ -53,18 +53,23 @@ class AdcFrontend:
         self.dsp = []
         for ph in range(self.phases):
             vpc, apc, lead, v_off, i_off = calibration[ph]
-            d = wf.WindowDsp(wf.calibration(vpc, apc, lead, fs, f_nominal), fs, cycles, impl)
-            d.st[wf.OFF_V] = v_off
-            d.st[wf.OFF_I] = i_off
-            # hysteresis at 2.5 % of the nominal peak voltage, in counts
-            d.st[wf.HYST] = int(un_dv * 0.1 * 1.4142 * 0.025 / vpc)
+            d = wf.WindowDsp(wf.calibration(vpc, apc, lead, fs, f_nominal), fs, cycles, impl,
+                             f_nominal=f_nominal)
+            d.st[wf.OFF_V] = max(-wf.OFFSET_LIMIT, min(wf.OFFSET_LIMIT, v_off))
+            d.st[wf.OFF_I] = max(-wf.OFFSET_LIMIT, min(wf.OFFSET_LIMIT, i_off))
+            # the crossing detector's hysteresis at 10 % of the nominal peak voltage: 20 % of
+            # noise or deep commutation notches, band-passed, stay well inside it
+            d.set_hysteresis(int(un_dv * 0.1 * 1.4142 * 0.10 / vpc))
+            # a window below 3/4 of the starting current (AC part) is no-load: its mean is the
+            # current channel's ADC offset (a load's DC never is, see WindowDsp)
+            d.quiet16 = int(ib_ma * 3 / 1000 * 16 / (apc * 1000)) + 1
             self.dsp.append(d)
         self.impl = self.dsp[0].impl
         # creep thresholds: half the class-1 starting current and the power it would draw
         ist_ma = ib_ma * 4 // 1000
         self.creep_ma = ist_ma // 2
         self.creep_mw = un_dv * ist_ma // 20  # 0.5 * Un[V] * Ist[mA] = mW
-        n = _BLOCK if full_rate else self._subset_len(fs)
+        n = _BLOCK if full_rate else self._subset_len(fs, self.dsp[0].settle, f_nominal)
         self._v = array("h", bytes(2 * n))
         self._i = array("h", bytes(2 * n))
         self._block = n
@@ -72,12 +77,17 @@ class AdcFrontend:
         self._mws = array("i", [0, 0, 0])
         self._lo = array("i", [0, 0, 0])
         self._counted = array("b", [0, 0, 0])  # a window counted energy this second
+        # the line frequency over the whole second: the whole windows' spans and cycles
+        self._span = array("i", [0, 0, 0])
+        self._cycles = array("i", [0, 0, 0])
         self.windows = 0  # windows closed so far (all phases)
 
     @staticmethod
-    def _subset_len(fs):
-        # one crossing to wait for, _SUBSET_CYCLES cycles, the confirmation, down to 47.5 Hz
-        return fs * (_SUBSET_CYCLES + 1) * 2 // 95 + wf.CONFIRM + 1
+    def _subset_len(fs, settle, f_nominal):
+        # the crossing detector settling after a reset and its half-cycle lockout, then one
+        # crossing to wait for, _SUBSET_CYCLES cycles and the confirmation, down to 47.5 Hz
+        return (settle + fs // (2 * f_nominal) + fs * (_SUBSET_CYCLES + 1) * 2 // 95
+                + wf.CONFIRM + 1)
 
     def measure(self, second, out):
         for ph in range(self.phases):
@@ -104,6 +114,12 @@ class AdcFrontend:
                     idle += 1
                 if freq == 0:
                     freq = d.f_mhz
+                    if self._cycles[ph]:
+                        # over every whole window that closed this second (~1 s rather than
+                        # one window's 0.2 s: the crossings' noise jitter weighs 5 times less)
+                        freq = d.frequency(self._span[ph] // self._cycles[ph])
+                self._span[ph] = 0
+                self._cycles[ph] = 0
             else:
                 out[ENERGY_MWS + ph] = 0
                 out[POWER_MW + ph] = 0
@@ -134,6 +150,9 @@ class AdcFrontend:
             start = 0
             while d.feed(v, i, start, n):
                 d.close()
+                if d.span:
+                    self._span[ph] += d.span
+                    self._cycles[ph] += d.cycles
                 self._deliver(ph, d.e_hi, d.e_lo)
                 self.windows += 1
                 start = d.st[wf.START]
@@ -162,8 +181,8 @@ class AdcFrontend:
         d.close()
         self.windows += 1
         n = d.n
-        if n == 0:
-            return
+        if n <= 0:
+            return  # the block ended before the crossing detector settled
         # The window spans whole cycles in time, but its samples overshoot them by
         # dq/256 of a sample at the closing edge; take that sliver (at the edge's power) off
         # and scale by the true length: P error from the edge drops from ~1/n to ~1/n^2.

@@ -42,6 +42,14 @@ _START = const(24)
 _SIGN = const(25)
 _HYST = const(26)
 _LAST_P = const(27)
+_RES_Y1 = const(28)
+_RES_Y2 = const(29)
+_RES_X2 = const(30)
+_RES_A = const(31)
+_RES_E = const(32)
+_RES_G = const(33)
+_GAP = const(34)
+_MIN_GAP = const(35)
 _CONFIRM = const(3)
 
 
@@ -57,7 +65,7 @@ def kernel(st: ptr32, v: ptr16, i: ptr16, n: int):
     i2lo = st[_I2_LO]
     sv = (st[_SUM_V] ^ m) - m
     si = (st[_SUM_I] ^ m) - m
-    cnt = st[_N]
+    cnt = (st[_N] ^ m) - m  # negative while the crossing detector settles
     offv = (st[_OFF_V] ^ m) - m
     offi = (st[_OFF_I] ^ m) - m
     x = (st[_CAL_X] ^ m) - m
@@ -74,6 +82,14 @@ def kernel(st: ptr32, v: ptr16, i: ptr16, n: int):
     hyst = st[_HYST]
     closed = 0
     p = (st[_LAST_P] ^ m) - m
+    y1 = (st[_RES_Y1] ^ m) - m
+    y2 = (st[_RES_Y2] ^ m) - m
+    x2 = (st[_RES_X2] ^ m) - m
+    ra = st[_RES_A]
+    re = st[_RES_E]
+    rg = st[_RES_G]
+    gap = (st[_GAP] ^ m) - m
+    mingap = st[_MIN_GAP]
     while k < n:
         rv = (v[k] ^ 0x8000) - 0x8000
         ri = (i[k] ^ 0x8000) - 0x8000
@@ -82,7 +98,11 @@ def kernel(st: ptr32, v: ptr16, i: ptr16, n: int):
         if sync:
             sv += rv
             si += ri
-            vp = (x * vc + y * prev + 8192) >> 14
+            vp = ((x * vc + 8192) >> 14) + ((y * prev + 8192) >> 14)
+            if vp > imax:
+                vp = imax
+            elif vp < 0 - imax:
+                vp = 0 - imax
             ip = ri - offi
             if ip > imax:
                 ip = imax
@@ -99,13 +119,19 @@ def kernel(st: ptr32, v: ptr16, i: ptr16, n: int):
             i2hi += i2lo >> 16
             i2lo &= 0xFFFF
         cnt += 1
-        if vc >= 0:
-            if prev < 0:
-                dcand = (vc << 8) // (vc - prev)
+        yy = (y1 + y1 - y2 - ((ra * y1 + 8192) >> 14) + ((re * y2 + 8192) >> 14)
+              + ((rg * (vc - x2) + 8192) >> 14))
+        x2 = prev
+        y2 = y1
+        gap += 1
+        if yy >= 0:
+            if y1 < 0:
+                dcand = (yy << 8) // (yy - y1)
                 run = 0
             run += 1
-            if run == _CONFIRM and armed:
+            if run == _CONFIRM and armed and gap >= mingap:
                 armed = 0
+                gap = 0
                 if sync:
                     cycles += 1
                     if cycles >= target:
@@ -116,9 +142,10 @@ def kernel(st: ptr32, v: ptr16, i: ptr16, n: int):
                     st[_D_OPEN] = dcand
         else:
             run = 0
-            if vc < 0 - hyst:
+            if yy < 0 - hyst:
                 armed = 1
         prev = vc
+        y1 = yy
         if cnt >= nmax and not closed:
             if sync:
                 closed = 2
@@ -145,3 +172,7 @@ def kernel(st: ptr32, v: ptr16, i: ptr16, n: int):
     st[_SYNC] = sync
     st[_CLOSED] = closed
     st[_LAST_P] = p
+    st[_RES_Y1] = y1
+    st[_RES_Y2] = y2
+    st[_RES_X2] = x2
+    st[_GAP] = gap

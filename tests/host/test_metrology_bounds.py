@@ -101,7 +101,7 @@ def _clip(x):
 def test_full_scale_never_reaches_2_30(wf, lead, gain):
     vpc = 450 / 32767 * gain  # a divider 7 % off either way, calibrated
     apc = 100 / 32767 * gain
-    n = 1920  # 30 cycles: windows open, close and reopen
+    n = 2880  # 45 cycles: the crossing detector settles (~10), then windows open, close, reopen
     # voltage: an overdriven, clipped sine with a DC offset; current: a full-scale square wave
     # in phase (the largest v*i) then in anti-phase (the largest export)
     v = [_clip(40000 * math.sin(2 * math.pi * 50 * k / 3200) + 300) for k in range(n)]
@@ -131,7 +131,7 @@ def test_the_checker_does_fire(wf):
     # a current count far off its offset: with the clamp the kernel stays small, without it
     # i'^2 would pass 2**30, so the clamp is load-bearing
     v = [_clip(23000 * math.sin(2 * math.pi * k / 64)) for k in range(1400)]
-    for i_max, fails in ((32767, False), (70000, True)):
+    for i_max, fails in ((32766, False), (70000, True)):
         d = _dsp(wf, 450 / 32767, 100 / 32767, 0.0)
         d.st[wf.OFF_I] = -32000
         d.st[wf.I_MAX] = i_max
@@ -140,3 +140,68 @@ def test_the_checker_does_fire(wf):
                 _feed_all(wf, d, v, [32767] * 1400)
         else:
             _feed_all(wf, d, v, [32767] * 1400)
+
+
+def test_the_current_clamp_keeps_the_low_word_small(wf):
+    """The clamp was 32767: i2lo (up to 0xFFFF after its mask) + 32767**2 is exactly 2**30."""
+    v = [_clip(23000 * math.sin(2 * math.pi * k / 64)) for k in range(200)]
+    for i_max, fails in ((32767, True), (None, False)):
+        d = _dsp(wf, 450 / 32767, 100 / 32767, 0.0)
+        if i_max is not None:
+            d.st[wf.I_MAX] = i_max
+        d.st[wf.OFF_I] = -32000
+        d.st[wf.SYNC] = 1
+        d.st[wf.I2_LO] = 0xFFFF  # the largest low word the mask leaves
+        if fails:
+            with pytest.raises(OverflowError):
+                _feed_all(wf, d, v, [32767] * 200)
+        else:
+            assert d.st[wf.I_MAX] == 32766
+            _feed_all(wf, d, v, [32767] * 200)
+
+
+@pytest.mark.parametrize("lead", [-1.5, 0.0, 1.5])
+def test_the_new_sampling_chain_never_reaches_2_30(wf, lead):
+    """6400 samples/s, 200 A full scale (the emulated board's ADC): full-scale clipped inputs,
+    offsets, a divider and shunt 7 % off either way."""
+    for gain in (0.93, 1.07):
+        d = wf.WindowDsp(wf.calibration(450 / 32767 * gain, 200 / 32767 * gain, lead, 6400),
+                         6400, 10, "bytecode")
+        d.st = CheckedState(int(x) for x in d.st)
+        n = 5760  # 45 cycles, the first ~10 settling the crossing detector
+        v = [_clip(40000 * math.sin(2 * math.pi * 50 * k / 6400) + 300) for k in range(n)]
+        i = [32767 if (k % 128) < 64 else -32767 for k in range(n)]
+        d.st[wf.OFF_V] = -300
+        d.st[wf.OFF_I] = 250
+        assert _feed_all(wf, d, v, i) >= 2
+        assert d.complete and abs(d.f_mhz - 50000) < 20
+
+
+@pytest.mark.parametrize("pattern", ["nyquist", "square50", "resonant"])
+def test_adversarial_voltage_never_reaches_2_30(wf, pattern):
+    """Any int16 samples are allowed input: the voltage at full scale flipping every sample, a
+    50 Hz square wave (what drives the crossing detector's band-pass hardest) and one flipping in
+    step with the band-pass's own ringing, with the learnt offsets at their limit and the largest
+    calibration the DSP accepts at 6400/s (leads of 3 degrees, gains 7 % off)."""
+    n = 6400
+    if pattern == "nyquist":
+        v = [32767 if k % 2 else -32768 for k in range(n)]
+    elif pattern == "square50":
+        v = [32767 if (k % 128) < 64 else -32768 for k in range(n)]
+    else:
+        v = [32767 if (k % 128) < 64 else -32768 for k in range(n)]
+        v[n // 2:] = [-x for x in v[n // 2:]]  # a phase jump: the band-pass rings hardest
+    i = [-32768 if k % 3 else 32767 for k in range(n)]
+    for lead in (-3.0, 3.0):
+        for off in (-wf.OFFSET_LIMIT, wf.OFFSET_LIMIT):
+            d = wf.WindowDsp(wf.calibration(450 / 32767 * 1.07, 200 / 32767 * 1.07, lead, 6400),
+                             6400, 10, "bytecode")
+            d.st = CheckedState(int(x) for x in d.st)
+            d.st[wf.OFF_V] = off
+            d.st[wf.OFF_I] = -off
+            _feed_all(wf, d, v, i)
+
+
+def test_calibration_out_of_range_is_refused(wf):
+    with pytest.raises(ValueError):
+        wf.calibration(450 / 32767 * 1.5, 200 / 32767 * 1.5, 12.0, 6400)

@@ -9,15 +9,17 @@ import time
 from array import array
 
 from contract import frontend as fe
-from hal.unix.frontends import build_measuring
+from hal.unix.frontends import FS, build_measuring
 from hal.unix.signals import ConstantWorld, Mains
 from metering import waveform as wf
 
 
-def dsp_rates(fs=3200, n=3200):
+def dsp_rates(fs=FS, n=FS):
+    """Samples per second (both channels counted) through the kernel and the window closes at
+    the emulated board's rate: the real-time need is 2 * fs * phases."""
     v = array("h", [int(23000 * math.sin(2 * math.pi * 50 * k / fs)) + 37 for k in range(n)])
     i = array("h", [int(3000 * math.sin(2 * math.pi * 50 * k / fs - 0.5)) - 21 for k in range(n)])
-    cal = wf.calibration(450 / 32767, 100 / 32767, 0.6, fs)
+    cal = wf.calibration(450 / 32767, 200 / 32767, 0.6, fs)
     for impl in ("viper", "bytecode"):
         d = wf.WindowDsp(cal, fs, 10, impl)
         reps = 30 if impl == "viper" else 4
@@ -47,5 +49,6 @@ def frontend_costs():
 
 
 if __name__ == "__main__":
+    print("need", 2 * FS * 3)
     dsp_rates()
     frontend_costs()

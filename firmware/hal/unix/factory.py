@@ -21,8 +21,9 @@
 #      degrees (waveform) or PHCALA steps of 1/223.75 kHz (IC).
 #   3. Step 1 saw cos(d) of the power (its phase was not yet corrected), so its power gain is
 #      1 / cos(d) too large: that factor comes out again.
-# DC offsets are learnt by the window DSP itself; the ones it learnt on the bench are stored as
-# its starting values, as a production line would store them.
+# DC offsets are learnt by the window DSP itself, the current's only at no load (a load's DC is
+# not an offset): step 0 applies Un without current, and the offsets learnt on the bench are
+# stored as the meter's starting values, as a production line would store them.
 #
 # Reference energy: the bench's exact integral of the applied waveforms (hal.unix.signals), the
 # role of the reference meter on a real bench. Emulator code: floats are fine here.
@@ -81,7 +82,8 @@ def _run(front, mains, seconds):
         if pending is not None:
             hi, lo = pending(p)
             energy[p] += hi + lo / 32768
-    return ([energy[p] / exact[p] for p in range(n)], [volts[p] / seconds for p in range(n)],
+    return ([energy[p] / exact[p] if exact[p] else 0.0 for p in range(n)],
+            [volts[p] / seconds for p in range(n)],
             [amps[p] / seconds for p in range(n)])
 
 
@@ -92,35 +94,41 @@ def _lead(ratio):
     return math.atan((ratio - 1) / math.tan(_PF_HALF))
 
 
-def calibrate_waveform(sensors, phases=3, seed=1, fs=3200, un=230.0, ib=5.0, f=50.0,
+def calibrate_waveform(sensors, phases=3, seed=1, fs=None, un=230.0, ib=5.0, f=50.0,
                        seconds=2):
     """[(volts_per_count, amps_per_count, lead_deg, v_offset, i_offset)] per phase, measured."""
+    from hal.unix.frontends import FS
     from hal.unix.waveform_source import WaveformSource
     from metering import waveform as wf
     from metering.adc_frontend import AdcFrontend
 
-    def measure(phi, cal):
-        mains = _bench(phases, phi, un, ib, f)
-        src = WaveformSource(mains, sensors, fs, seed=seed)
+    def measure(phi, cal, amps=ib):
+        mains = _bench(phases, phi, un, amps, f)
+        src = WaveformSource(mains, sensors, fs or FS, seed=seed)
         if cal is None:  # the design values: what the board's divider and shunt should give
             cal = [(src.volts_per_count, src.amps_per_count, 0.0, 0, 0)] * phases
         front = AdcFrontend(src, cal, True, int(ib * 1000), int(un * 10))
         return _run(front, mains, seconds), cal, front
 
-    (ratio, _, amps), design, _ = measure(0.0, None)
+    # 0. no load, Un applied: the window DSP learns both channels' ADC offsets (the current's
+    # only from windows without load, so this is where a meter first learns it)
+    _, design, front = measure(0.0, None, 0.0)
+    offsets = [(front.dsp[p].st[wf.OFF_V], front.dsp[p].st[wf.OFF_I]) for p in range(phases)]
+    design = [(c[0], c[1], 0.0, offsets[p][0], offsets[p][1]) for p, c in enumerate(design)]
+    (ratio, _, amps), _, _ = measure(0.0, design)
     gains = []
     for p in range(phases):
         vpc, apc = design[p][0], design[p][1]
         apc2 = apc * ib * 1000 / amps[p]
         gains.append((vpc * apc / apc2 / ratio[p], apc2))  # P ~ vpc * apc: exact at Ib
-    cal = [(gains[p][0], gains[p][1], 0.0, 0, 0) for p in range(phases)]
+    cal = [(gains[p][0], gains[p][1], 0.0) + offsets[p] for p in range(phases)]
     (ratio, _, _), _, front = measure(_PF_HALF, cal)
     out = []
     for p in range(phases):
         d = _lead(ratio[p])
         st = front.dsp[p].st
         out.append((gains[p][0] * math.cos(d), gains[p][1], d * 180 / math.pi, st[wf.OFF_V],
-                    st[wf.OFF_I]))
+                    offsets[p][1]))
     return out
 
 

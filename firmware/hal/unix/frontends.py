@@ -9,7 +9,7 @@
 #             (hal.unix.metering_ic) read by metering.ic_frontend
 # All three measure the same world, so their registers agree to their accuracy.
 KINDS = ("direct", "waveform", "ic")
-FS = 3200  # ADC samples per second per channel: 64 per cycle at 50 Hz
+FS = 6400  # ADC samples per second per channel: 128 per cycle at 50 Hz (see metering/README.md)
 
 
 def build_frontend(kind, household, clock, seed=1, full_rate=None):

@@ -21,6 +21,24 @@
 # AWATT 400 LSB/W, AENERGYA 1/64 Ws per LSB, the IRQSTATA bit positions, and the error model
 # (the Sensor of the phase before calibration, plus 2 mW + 0.005 % noise on the power).
 #
+# Checked against the public datasheet (ADE7953 Rev. B, pages seen in this project's search):
+# register widths and the 32-bit view sign-extending the 24-bit value, PHCALA/PHCALB
+# sign-magnitude, LAST_OP 0x35 read / 0xCA write, LCYCMODE default 0x40 (p. 60); ACCMODE bits
+# AWATTACC[1:0] 00 signed / 01 positive-only / 10 absolute, APSIGN_A bit 10, ACTNLOAD_A bit 16
+# (p. 65); active power accumulated every 143 us (6.99 kHz = CLKIN/512) into an internal 48-bit
+# register that feeds the 24-bit AENERGYA, signed, at most ~206.9 kHz of LSBs with full-scale
+# inputs (p. 25); AWATT and the other instantaneous registers updated at 6.99 kHz (p. 37); 1.23 kHz
+# measurement bandwidth (p. 1). NOT consistent with the datasheet (left for a change that also
+# touches tests/fw/test_frontend_ic.py and ic_frontend.BOARD_SCALE): with 20,000 VRMS LSB/V and
+# 100,000 IRMSA LSB/A the RMS full-scale code (9,032,007 at 0.5 V peak, PGA 1: an EngineerZone
+# answer and a public driver, not the primary page) puts full scale at 451.6 V and 90.3 A rms;
+# AWATT would then be 4,862,401 / 40,789 W = 119 LSB/W (here 400) and AENERGYA 206,900 / 40,789 W
+# = 5.07 LSB/Ws (here 64). The 90 A rms full scale (128 A peak) would also clip a crest-factor-3
+# current at Imax (180 A peak); a board needs ~50,000 IRMSA LSB/A (255 A peak) for that. The
+# PHCALA step (here 1/223.75 kHz = 4.47 us) is 1/895 kHz = 1.117 us (0.02 degrees at 50 Hz) in a
+# public driver: unverified either way. The distortion benches see the chip as exact (its own
+# sampling at ~900 kHz and its 1.23 kHz bandwidth are not modelled).
+#
 # The chip's physics runs per meter second (ChipSet.run_until): the world of hal.unix.signals,
 # integrated exactly, through the phase's sensor and the chip's calibration registers.
 import math

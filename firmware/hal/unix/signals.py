@@ -79,6 +79,9 @@ class Mains:
         self.sgn = array("d", [1.0] * 3)
         self.freq = 50.0
         self.cycles = 0.0
+        # a distorted current per phase (hal.unix.distortion.CurrentShape, absolute amplitudes
+        # in A) replaces that phase's harmonic current when the world sets one
+        self.shape = [None, None, None]
         self.second = None
 
     def load(self, second):
@@ -122,6 +125,11 @@ class Mains:
         vc, ic = self.components(p)
         th0 = self.theta0(p)
         w = TWO_PI * self.freq
+        shape = self.shape[p]
+        if shape is not None:
+            # a constant phase at every order is not a time shift, but for a distorted current
+            # the chain's lead is modelled as one (exact at the fundamental, see distortion.py)
+            return shape.exact_mws(vc, th0 / TWO_PI, self.freq, i_shift / w + i_delay)
         e = 0.0
         for h, va, a in vc:
             for k, ib, b in ic:
@@ -134,6 +142,8 @@ class Mains:
     def rms(self, p):
         """(V rms, I rms) including harmonics."""
         v = self.v1[p] * math.sqrt(1 + sum(r * r for _, r, _ in self.v_harmonics))
+        if self.shape[p] is not None:
+            return v, self.shape[p].rms()
         i = self.i1[p] * math.sqrt(1 + sum(s * s for _, s, _ in self.i_harmonics))
         return v, i
 

@@ -2,10 +2,10 @@
 real-time need, the emulator's cost per meter second for each front-end, and the accuracy
 table's worst error as a fraction of the class-1 limit.
 
-Real-time need of the waveform front-end: 2 channels x 64 samples x 50 Hz x 3 phases = 19,200
-samples/s. The throughput counts every sample of both channels through the kernel and the
-window closes (the whole per-cycle computation), on this host; a board is slower by the ratio
-of their interpreters (an RP2040 runs MicroPython roughly 20-50x slower than this host, so the
+Real-time need of the waveform front-end: 2 channels x 128 samples x 50 Hz x 3 phases =
+38,400 samples/s (6,400 samples/s per channel: firmware/metering/README.md). The throughput
+counts every sample of both channels through the kernel and the window closes (the whole
+per-cycle computation), on this host; a board is slower by the ratio of their interpreters (an RP2040 runs MicroPython roughly 20-50x slower than this host, so the
 viper ratio is the one that matters there).
 """
 import os
@@ -15,7 +15,7 @@ from meterkast import firmware_dir
 from meterkast.bench.reference import judge_point, run_bench
 from meterkast.emu.emulator import micropython_command
 
-REAL_TIME_SAMPLES = 2 * 64 * 50 * 3
+REAL_TIME_SAMPLES = 2 * 128 * 50 * 3
 
 
 

@@ -13,7 +13,7 @@ from meterkast.emu.emulator import micropython_command
 from meterkast.errors import CliError
 
 FRONTENDS = ("waveform", "ic")
-BENCHES = ("accuracy", "starting", "no_load", "conservation")
+BENCHES = ("accuracy", "distortion", "starting", "no_load", "conservation")
 MARGIN = 0.5  # the acceptance rule: half the class-1 limit
 
 
