@@ -44,3 +44,15 @@ def test_the_installed_wheel_runs_the_meter_from_anywhere(tmp_path):
     out = _run([venv / "bin" / "meterkast", "accuracy"], elsewhere, timeout=300)
     assert "result: PASS" in out, out
     assert sorted(p.name for p in elsewhere.iterdir()) == [], "nothing written where it ran"
+
+
+def test_the_wheel_lists_every_host_package():
+    """A host subpackage left out of pyproject.toml's list would be missing from the wheel."""
+    import tomllib
+
+    listed = set(tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]
+                 ["packages"])
+    pkg = ROOT / "host_tools"
+    found = {".".join(p.parent.relative_to(pkg).parts) for p in pkg.rglob("__init__.py")
+             if "__pycache__" not in p.parts}
+    assert found and found <= listed, sorted(found - listed)
