@@ -5,7 +5,7 @@ from board_fakes import FakeMachine, WrapTicks, ram_flash
 machine = FakeMachine().install()  # before hal.board imports `machine`
 from contract import frontend as fe
 from hal.board import build
-from hal.unix.metering_ic import ChipSet
+from hal.unix.metering_ic import CONFIG, HPFEN, PGA_IA, PGA_V, ChipSet
 from hal.unix.signals import ConstantWorld, Mains, default_sensors
 
 storage = ram_flash("/board_ic_test") + "/data"
@@ -22,6 +22,11 @@ spi_id, kw = machine.spis[0]
 assert spi_id == 0 and kw["sck"].pin == 18 and kw["mosi"].pin == 19 and kw["miso"].pin == 16
 assert kw["baudrate"] <= 2000000 and kw["polarity"] == 1 and kw["phase"] == 1  # ADE7953: mode 3
 assert hal.frontend.phases == 3
+# the reference board's network (ic_frontend.REFERENCE_DESIGN): PGA x1 on the voltage, x16 on
+# the 150 uOhm shunt (code 4), and the high-pass filters off so a load's DC is measured
+for chip in chipset.chips:
+    assert chip.regs[PGA_V] == 0 and chip.regs[PGA_IA] == 4, chip.regs
+    assert chip.regs[CONFIG] & HPFEN == 0
 out = [0] * fe.FIELDS
 for second in range(3):  # on a board the chips integrate in real time; here run them a second
     chipset.run_until(second + 1)

@@ -109,6 +109,12 @@ class SquareSource:
         return [(1 / 32, 1 / 320, 0.0, 0, 0)] * 3
 
 
+# ChipFeed's own register scale in ic_frontend.BOARD_SCALE's fields (VRMS per 0.1 V, IRMSA per
+# mA, AWATT mW per LSB, AENERGYA mWs per LSB, PERIOD clock): whole numbers of 1/128 mWs, so the
+# day's reference stays exact (not the reference board's scale, which the emulated chips use)
+FEED_SCALE = (2000, 100, 5, 2, 125, 8, 223750)
+
+
 class ChipFeed:
     """A fast stand-in for the three chips on the SPI bus, serving the DayProfile: per phase the
     energy of each second in AENERGYA LSBs (1/64 Ws) with a chip's own sub-LSB carry, read with
@@ -182,7 +188,7 @@ def _frontend(kind, profile):
 
         feed = ChipFeed(profile)
         chips = [Ade7953(feed.spi(p), _no_pin) for p in range(3)]
-        return IcFrontend(chips, [(0x400000, 0x400000, 0x400000, 0)] * 3,
+        return IcFrontend(chips, [(0x400000, 0x400000, 0x400000, 0)] * 3, FEED_SCALE,
                           advance=feed.run_until)
     raise ValueError(kind)
 

@@ -18,7 +18,7 @@
 #      VRMS and IRMSA (fine LSBs), AWGAIN from AENERGYA against the reference energy.
 #   2. PF 0.5 inductive with those gains loaded: energy / reference gives the current path's
 #      phase lead d (CT lead, plus the V-to-I conversion delay of a multiplexed ADC), stored as
-#      degrees (waveform) or PHCALA steps of 1/223.75 kHz (IC).
+#      degrees (waveform) or PHCALA steps of 1/894.9 kHz (IC).
 #   3. Step 1 saw cos(d) of the power (its phase was not yet corrected), so its power gain is
 #      1 / cos(d) too large: that factor comes out again.
 # DC offsets are learnt by the window DSP itself, the current's only at no load (a load's DC is

@@ -5,47 +5,52 @@
 # SPI bus with a chip-select pin each. The firmware driver (metering/ade7953.py) sees only
 # machine.SPI / machine.Pin behaviour: CS low, bytes clocked both ways, CS high.
 #
-# Modelled on the ADE7953 datasheet and its register map (Pfannex/ADE7953_Breakoutboard
-# ADE7953_REG.h; ESPHome ade7953_spi): 16-bit address, command byte 0x80 read / 0x00 write, then
-# the data MSB first; the register width follows from the address (0x0xx 8 bits, 0x1xx 16,
-# 0x2xx 24, 0x3xx the same registers as 32 bits, signed ones sign-extended); AENERGYA is a 24-bit
-# signed accumulator, read-with-reset while LCYCMODE bit 6 (RSTREAD, the default) is set and
-# wrapping with the overflow flag otherwise; no-load: while |AWATT| < AP_NOLOAD the energy does
-# not accumulate and ACCMODE bit 16 (ACTNLOAD_A) is set; ACCMODE bit 10 (APSIGN_A) is the sign
-# of the active power; AVGAIN/AIGAIN/AWGAIN scale by value / 0x400000; PHCALA delays the current
-# in steps of 1/223.75 kHz (sign-magnitude); PERIOD counts a 223.75 kHz clock per line cycle;
-# the unlock write (0xAD to 0x0FE, then 0x30 to 0x120) is required for rated accuracy; writes
-# are reflected in LAST_OP / LAST_ADD / LAST_RWDATA (reads of those three leave them alone:
-# an assumption, so a driver can check a write with two reads). Chosen for the emulation (the real scale
-# depends on the PGA and the board's divider and shunt): VRMS 20,000 LSB/V, IRMSA 100,000 LSB/A,
-# AWATT 400 LSB/W, AENERGYA 1/64 Ws per LSB, the IRQSTATA bit positions, and the error model
-# (the Sensor of the phase before calibration, plus 2 mW + 0.005 % noise on the power).
+# Modelled on the ADE7953 datasheet as metering/ade7953.py's header cites it (page by page, and
+# which figures are secondary): 16-bit address, command byte 0x80 read / 0x00 write, then the
+# data MSB first; the register width follows from the address (0x0xx 8 bits, 0x1xx 16, 0x2xx 24,
+# 0x3xx the same registers as 32 bits, signed ones sign-extended); AENERGYA is a 24-bit signed
+# accumulator, read-with-reset while LCYCMODE bit 6 (RSTREAD, the default) is set and wrapping
+# with the overflow flag otherwise; no-load: while |AWATT| < AP_NOLOAD the energy does not
+# accumulate and ACCMODE bit 16 (ACTNLOAD_A) is set; ACCMODE bit 10 (APSIGN_A) is the sign of
+# the active power (1: negative, export); ACCMODE AWATTACC 00 signed / 01 positive only /
+# 10 absolute; AVGAIN/AIGAIN/AWGAIN scale by value / 0x400000; PHCALA (sign-magnitude) delays
+# the current by steps of 1/894.9 kHz; PERIOD counts a 223.75 kHz clock per line cycle; the
+# unlock write (0xAD to 0x0FE, then 0x30 to 0x120) is required for rated accuracy; writes are
+# reflected in LAST_OP / LAST_ADD / LAST_RWDATA (reads of those three leave them alone: an
+# assumption, so a driver can check a write with two reads).
 #
-# Checked against the public datasheet (ADE7953 Rev. B, pages seen in this project's search):
-# register widths and the 32-bit view sign-extending the 24-bit value, PHCALA/PHCALB
-# sign-magnitude, LAST_OP 0x35 read / 0xCA write, LCYCMODE default 0x40 (p. 60); ACCMODE bits
-# AWATTACC[1:0] 00 signed / 01 positive-only / 10 absolute, APSIGN_A bit 10, ACTNLOAD_A bit 16
-# (p. 65); active power accumulated every 143 us (6.99 kHz = CLKIN/512) into an internal 48-bit
-# register that feeds the 24-bit AENERGYA, signed, at most ~206.9 kHz of LSBs with full-scale
-# inputs (p. 25); AWATT and the other instantaneous registers updated at 6.99 kHz (p. 37); 1.23 kHz
-# measurement bandwidth (p. 1). NOT consistent with the datasheet (left for a change that also
-# touches tests/fw/test_frontend_ic.py and ic_frontend.BOARD_SCALE): with 20,000 VRMS LSB/V and
-# 100,000 IRMSA LSB/A the RMS full-scale code (9,032,007 at 0.5 V peak, PGA 1: an EngineerZone
-# answer and a public driver, not the primary page) puts full scale at 451.6 V and 90.3 A rms;
-# AWATT would then be 4,862,401 / 40,789 W = 119 LSB/W (here 400) and AENERGYA 206,900 / 40,789 W
-# = 5.07 LSB/Ws (here 64). The 90 A rms full scale (128 A peak) would also clip a crest-factor-3
-# current at Imax (180 A peak); a board needs ~50,000 IRMSA LSB/A (255 A peak) for that. The
-# PHCALA step (here 1/223.75 kHz = 4.47 us) is 1/895 kHz = 1.117 us (0.02 degrees at 50 Hz) in a
-# public driver: unverified either way. The distortion benches see the chip as exact (its own
-# sampling at ~900 kHz and its 1.23 kHz bandwidth are not modelled).
+# The analog side. Each chip sits behind its board's network (metering/ic_frontend.py
+# REFERENCE_DESIGN: a voltage divider, a shunt) and its PGA_V / PGA_IA gains; the phase's Sensor
+# adds the parts' tolerances. From the input as a fraction of the +-500 mV peak range:
+#   VRMS, IRMSA = 9,032,007 x (input rms / 353.6 mV) x AVGAIN, AIGAIN
+#   AWATT       = 4,862,401 x P / P_fs x AVGAIN x AIGAIN x AWGAIN
+#   AENERGYA   += 206,900 x P / P_fs LSB per second, the same gains,
+# P_fs being the line power of full-scale sines on both channels in phase. An input beyond
+# +-500 mV peak clips: that second is then integrated numerically on the clipped waveforms
+# (without the small CT-lead / PHCALA shift), so a current beyond the design's headroom reads
+# low as on the chip. CONFIG bit 2 (HPFEN, default on) removes DC from every channel: the load's
+# DC (a distorted current's mean, hal.unix.distortion) is then missing from IRMSA and from the
+# power (the grid voltage has none, so the energy barely changes); with HPFEN off it is
+# measured. Not modelled: the chip's own ADC offsets (no datasheet figure seen; they are what
+# the HPF or the offset registers remove), the HPF's phase and settling, the chip's own
+# sampling (~0.9 MHz) and its 1.23 kHz bandwidth (p. 1): the chip integrates each second's
+# waveform exactly. The error model: the Sensor of the phase before calibration, plus 2 mW +
+# 0.005 % noise on the power (the datasheet's 0.1 % over 3000:1 is an upper bound, p. 1).
+# Of IRQSTATA only AEHFA (bit 0) and AEOFA (bit 3) are modelled (positions as in Analog
+# Devices' no-OS driver).
 #
 # The chip's physics runs per meter second (ChipSet.run_until): the world of hal.unix.signals,
 # integrated exactly, through the phase's sensor and the chip's calibration registers.
 import math
 
+from metering import ade7953 as _ade
+from metering.ic_frontend import BOARD_SCALE, REFERENCE_DESIGN
+
 # register addresses (24-bit view; 0x100 higher for the 32-bit view)
 DISNOLOAD = 0x001
 LCYCMODE = 0x004
+PGA_V = 0x007
+PGA_IA = 0x008
 LAST_OP = 0x0FD
 UNLOCK = 0x0FE
 LAST_RWDATA8 = 0x0FF
@@ -71,24 +76,25 @@ LAST_RWDATA24 = 0x2FF
 VERSION = 0x702
 
 RSTREAD = 0x40
+HPFEN = 0x04  # CONFIG bit 2
 ACTNLOAD_A = 1 << 16
 APSIGN_A = 1 << 10
 AEHFA = 1 << 0  # active energy register half full
 AEOFA = 1 << 3  # active energy register overflowed
-CLOCK_HZ = 223750
+PERIOD_CLOCK_HZ = _ade.PERIOD_CLOCK_HZ
+PHCAL_STEP_HZ = _ade.PHCAL_STEP_HZ
+CLOCK_HZ = PHCAL_STEP_HZ  # the PHCALA step rate, under the name hal.unix.factory imports
 
 _DEFAULTS = {
-    DISNOLOAD: 0, LCYCMODE: RSTREAD, CONFIG: 0x8004, PHCALA: 0, RESERVED_120: 0, ACCMODE: 0,
-    AP_NOLOAD: 0x00E419, AIGAIN: 0x400000, AVGAIN: 0x400000, AWGAIN: 0x400000, VERSION: 0x80,
+    DISNOLOAD: 0, LCYCMODE: RSTREAD, PGA_V: 0, PGA_IA: 0, CONFIG: 0x8004, PHCALA: 0,
+    RESERVED_120: 0, ACCMODE: 0, AP_NOLOAD: 0x00E419, AIGAIN: 0x400000, AVGAIN: 0x400000, AWGAIN: 0x400000, VERSION: 0x80,
 }
 _SIGNED = (AWATT, AENERGYA, PFA)
 _CHECK = (LAST_OP, LAST_ADD, LAST_RWDATA8, LAST_RWDATA16, LAST_RWDATA24)
 _READ_ONLY = (LAST_OP, LAST_RWDATA8, PFA, PERIOD, LAST_ADD, LAST_RWDATA16, AWATT, IRMSA, VRMS,
               AENERGYA, IRQSTATA, RSTIRQSTATA, LAST_RWDATA24, VERSION)
-_V_LSB = 20000  # per volt
-_I_LSB = 100000  # per ampere
-_W_LSB = 400  # per watt
-_E_LSB_PER_WS = 64
+_INPUT_PEAK_V = _ade.INPUT_FULL_SCALE_UV / 1e6  # +-500 mV peak
+_INPUT_RMS_V = _INPUT_PEAK_V / math.sqrt(2)  # a full-scale sine
 
 
 def width_of(addr):
@@ -103,13 +109,17 @@ def width_of(addr):
 
 
 class Ade7953Model:
-    """The chip: registers, one SPI transaction at a time, and one second of physics at a time."""
+    """The chip: registers, one SPI transaction at a time, and one second of physics at a time.
+    design: (voltage divider ratio, shunt in uOhm, ...) of the board it sits on."""
 
-    def __init__(self, mains, phase, sensor, seed=1):
+    def __init__(self, mains, phase, sensor, seed=1, design=REFERENCE_DESIGN):
         self.mains = mains
         self.phase = phase
         self.sensor = sensor
         self.seed = seed
+        self.divider = design[0]
+        self.shunt = design[1] * 1e-6  # ohm
+        self.clipped = 0  # seconds in which an input went beyond +-500 mV peak
         self.reset()
 
     def reset(self):
@@ -121,25 +131,48 @@ class Ade7953Model:
         self._energy_frac = 0  # the accumulator's bits below the register LSB, in 2^-16 LSB
         self._frame = None
 
+    def full_scale(self):
+        """(V, A) on the line that drive the inputs to +-500 mV peak, at the PGA gains set."""
+        r = self.regs
+        gv = _ade.PGA_GAINS[r[PGA_V] & 7] if (r[PGA_V] & 7) < 6 else 1
+        gi = _ade.PGA_GAINS[r[PGA_IA] & 7] if (r[PGA_IA] & 7) < 6 else 1
+        return _INPUT_PEAK_V * self.divider / gv, _INPUT_PEAK_V / (gi * self.shunt)
+
     # -- physics -----------------------------------------------------------------------------
     def physics(self, second):
-        """What the chip's ADCs and DSP see in one second, before its gain registers:
-        (active energy mWs, Vrms, Irms, line frequency). The phase's sensor errors are in; the
-        PHCALA delay of the current takes the CT's lead out."""
+        """What the chip's ADCs and DSP see in one second, before its gain registers, in line
+        units: (active energy mWs, Vrms, Irms, line frequency). The phase's sensor errors are
+        in; the PHCALA delay of the current takes the CT's lead out; clipping and the HPF as
+        the header says."""
         m = self.mains
         m.load(second)
         s = self.sensor
+        p = self.phase
         ph = self.regs[PHCALA]
-        delay = ((ph & 0x1FF) * (-1 if ph & 0x200 else 1)) / CLOCK_HZ
+        delay = ((ph & 0x1FF) * (-1 if ph & 0x200 else 1)) / PHCAL_STEP_HZ
         gv = 1 + s.v_gain
         gi = 1 + s.i_gain
-        mws = m.exact_mws(self.phase, s.ct_lead, -delay, True) * gv * gi
-        vrms, irms = m.rms(self.phase)
+        hpf = self.regs[CONFIG] & HPFEN
+        v_lim, i_lim = self.full_scale()
+        if _peak(m, p, True) * gv > v_lim or _peak(m, p, False) * gi > i_lim:
+            self.clipped += 1
+            mws, vrms, irms = _clipped(m, p, gv, gi, v_lim, i_lim, hpf)
+            return mws, vrms, irms, m.freq
+        mws = m.exact_mws(p, s.ct_lead, -delay, True) * gv * gi
+        vrms, irms = m.rms(p)
+        shape = m.shape[p]
+        if hpf and shape is not None:
+            dc = shape.mean()  # what the filter takes out of the current
+            mws -= dc * _v_integral(m, p) * 1000.0 * gv * gi
+            irms = math.sqrt(max(0.0, irms * irms - dc * dc))
         return mws, vrms * gv, irms * gi, m.freq
 
     def run_second(self, second):
         r = self.regs
         mws, vrms, irms, freq = self.physics(second)
+        v_fs, i_fs = self.full_scale()
+        v_fs /= math.sqrt(2)  # rms of a full-scale sine
+        i_fs /= math.sqrt(2)
         g = 1 / 0x400000
         kv = r[AVGAIN] * g
         ki = r[AIGAIN] * g
@@ -149,14 +182,15 @@ class Ade7953Model:
         mws += _noise(self.seed, second, self.phase) * (2.0 + 5e-5 * abs(mws))
         vrms *= kv
         irms *= ki
-        r[VRMS] = min(0xFFFFFF, int(vrms * _V_LSB))
-        r[IRMSA] = min(0xFFFFFF, int(irms * _I_LSB))
-        awatt = int(round(mws / 1000 * _W_LSB))
+        r[VRMS] = min(0xFFFFFF, int(vrms / v_fs * _ade.RMS_FULL_SCALE))
+        r[IRMSA] = min(0xFFFFFF, int(irms / i_fs * _ade.RMS_FULL_SCALE))
+        p_fs = v_fs * i_fs * 1000  # mW
+        awatt = int(round(mws / p_fs * _ade.AWATT_FULL_SCALE))
         r[AWATT] = awatt & 0xFFFFFF
         va = vrms * irms
         pf = mws / 1000 / va if va > 0 else 0.0
         r[PFA] = int(round(max(-1.0, min(1.0, pf)) * 0x7FFF)) & 0xFFFF
-        r[PERIOD] = int(round(CLOCK_HZ / freq)) - 1 if vrms > 10 else 0xFFFF
+        r[PERIOD] = int(round(PERIOD_CLOCK_HZ / freq)) - 1 if vrms > 10 else 0xFFFF
         acc = r[ACCMODE] & ~(ACTNLOAD_A | APSIGN_A)
         if awatt < 0:
             acc |= APSIGN_A
@@ -169,7 +203,8 @@ class Ade7953Model:
             return
         if mode == 2:
             mws = abs(mws)
-        frac = self._energy_frac + int(round(mws / 1000 * _E_LSB_PER_WS * 65536))
+        lsb = mws / p_fs * _ade.AENERGY_FULL_SCALE_HZ  # this second's energy in AENERGYA LSB
+        frac = self._energy_frac + int(round(lsb * 65536))
         whole = frac >> 16
         self._energy_frac = frac - (whole << 16)
         e = _s24(r[AENERGYA]) + whole
@@ -276,6 +311,68 @@ class Ade7953Model:
         r[last] = r[key]
 
 
+def _peak(m, p, voltage):
+    """An upper bound of |v| or |i| on the line in the loaded second (the sum of the
+    amplitudes; a distorted current's largest piece)."""
+    vc, ic = m.components(p)
+    shape = m.shape[p]
+    if not voltage and shape is not None:
+        return max(abs(pc[2]) for pc in shape.pieces)
+    return math.sqrt(2) * sum(abs(c[1]) for c in (vc if voltage else ic))
+
+
+def _v_integral(m, p):
+    """Integral of the phase's voltage over the loaded second, V s."""
+    vc = m.components(p)[0]
+    th0 = m.theta0(p)
+    w = 2 * math.pi * m.freq
+    t = 0.0
+    for h, va, a in vc:
+        t += va * (math.cos(h * th0 + a) - math.cos(h * (th0 + w) + a)) / (h * w)
+    return math.sqrt(2) * t
+
+
+def _clipped(m, p, gv, gi, v_lim, i_lim, hpf, per_cycle=1000):
+    """(mWs, Vrms, Irms) of one second of the waveforms as inputs that clip at v_lim / i_lim
+    (line units, sensor gains in), by the midpoint rule at `per_cycle` points per cycle."""
+    vc, ic = m.components(p)
+    shape = m.shape[p]
+    th0 = m.theta0(p)
+    f = m.freq
+    w = 2 * math.pi * f
+    n = int(per_cycle * f)
+    u0 = th0 / (2 * math.pi)
+    r2 = math.sqrt(2)
+    svi = svv = sii = si = sv = 0.0
+    for k in range(n):
+        t = (k + 0.5) / n
+        th = th0 + w * t
+        v = 0.0
+        for h, va, a in vc:
+            v += va * math.sin(h * th + a)
+        v = max(-v_lim, min(v_lim, v * r2 * gv))
+        i = 0.0
+        if shape is None:
+            for h, ia, b in ic:
+                i += ia * math.sin(h * th + b)
+            i *= r2
+        else:
+            u = u0 + f * t
+            x = u - math.floor(u / shape.period) * shape.period
+            for lo, hi, amp, order, ang in shape.pieces:
+                if lo <= x < hi:
+                    i = amp * math.sin(2 * math.pi * order * x + ang)
+        i = max(-i_lim, min(i_lim, i * gi))
+        svi += v * i
+        svv += v * v
+        sii += i * i
+        si += i
+        sv += v
+    dc = si / n if hpf else 0.0
+    return ((svi - dc * sv) / n * 1000.0, math.sqrt(svv / n),
+            math.sqrt(max(0.0, sii / n - dc * dc)))
+
+
 def _s24(v):
     return v - 0x1000000 if v & 0x800000 else v
 
@@ -352,12 +449,13 @@ class EmulatedSpi:
 class ChipSet:
     """The chips of one meter on one bus; run_until(second) lets their physics catch up."""
 
-    def __init__(self, mains, sensors, seed=1):
+    def __init__(self, mains, sensors, seed=1, design=REFERENCE_DESIGN):
         self.bus = EmulatedSpi()
         self.chips = []
         self.pins = []
+        self.design = design
         for p in range(mains.phases):
-            chip = Ade7953Model(mains, p, sensors[p], seed)
+            chip = Ade7953Model(mains, p, sensors[p], seed, design)
             pin = EmulatedPin()
             self.bus.attach(pin, chip)
             self.chips.append(chip)
@@ -371,14 +469,26 @@ class ChipSet:
                 chip.run_second(self.second)
             self.second += 1
 
-    def factory_calibration(self, f_nominal=50):
-        """Per phase (AVGAIN, AIGAIN, AWGAIN, PHCALA) from the sensor model: the yardstick for
-        hal.unix.factory, which finds them by measurement through the SPI driver."""
+    def factory_calibration(self, f_nominal=50, scale=BOARD_SCALE):
+        """Per phase (AVGAIN, AIGAIN, AWGAIN, PHCALA) from the sensor model and the design: the
+        yardstick for hal.unix.factory, which finds them by measurement through the SPI
+        driver. The gains bring the chip to `scale` (ic_frontend.BOARD_SCALE): VRMS and IRMSA
+        from the design's natural LSB/V and LSB/A to the scale's, AWGAIN the energy LSB."""
+        divider, shunt_uohm, pga_v, pga_i = self.design
+        v_fs = _INPUT_RMS_V * divider / pga_v  # line rms of a full-scale sine
+        i_fs = _INPUT_RMS_V / (pga_i * shunt_uohm * 1e-6)
+        fs = _ade.RMS_FULL_SCALE
+        lsb_v = scale[0] * 10  # per V
+        lsb_i = scale[1] * 1000  # per A
+        e_natural = _ade.AENERGY_FULL_SCALE_HZ * lsb_v * lsb_i / (fs * fs)  # LSB/Ws, V, I set
+        e_wanted = 1000 * scale[5] / scale[4]
+        aw = int(round(0x400000 * e_wanted / e_natural))
         cal = []
         for chip in self.chips:
             s = chip.sensor
-            ph = int(round(s.ct_lead / (2 * math.pi * f_nominal) * CLOCK_HZ))
+            ph = int(round(s.ct_lead / (2 * math.pi * f_nominal) * PHCAL_STEP_HZ))
             ph = (0x200 | -ph) if ph < 0 else ph
-            cal.append((int(round(0x400000 / (1 + s.v_gain))), int(round(0x400000 / (1 + s.i_gain))),
-                        0x400000, ph))
+            av = 0x400000 * lsb_v / (fs / v_fs) / (1 + s.v_gain)
+            ai = 0x400000 * lsb_i / (fs / i_fs) / (1 + s.i_gain)
+            cal.append((int(round(av)), int(round(ai)), aw, ph))
         return cal
