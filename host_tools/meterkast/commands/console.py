@@ -26,6 +26,27 @@ default; si: W, Wh, J; native: as the meter sent them); ids and other text are s
 without a CRC (DSMR 2.2/3, Q3D): accepted on its syntax, never verified. "spec" names the
 telegram specification (meterkast.wire.p1_spec) it was checked against: detected, or --spec.
 
+DLMS push ports (HAN meters: Aidon, Kamstrup, Kaifa, Iskra, Landis+Gyr, Sagemcom, Siemens;
+meterkast.wire.push): a data-notification in an HDLC frame (segments and general-block-transfer
+blocks joined), in M-Bus long frames (segments joined) or in a raw 0xDB frame (Austria) keeps
+its frame's kind ("hdlc", "mbus" or "p1-encrypted") and carries its values at the top level
+with the same keys and units as P1, plus a "push" object; an encrypted one is opened with the
+"p1" key of --keys:
+
+    {"1-0:1.7.0": {"value": 4.027, "unit": "kW"}, "0-0:96.1.0": "7359992890497997",
+     "0-0:1.0.0": "2025-12-14T16:00:00+00:00", ..., "crc_ok": true,
+     "push": {"format": "obis", "invoke_id": 1073741824, "authenticated": null,
+              "list": "AIDON_V0001"}, "spec": "dlms-push obis", "kind": "hdlc", "ok": true, ...}
+    {"kind": "hdlc", "ok": false, ..., "push_error": "tag mismatch: wrong key or tampered frame"}
+    {"kind": "mbus", "ok": true, "address": 255, "ci": "00", "segment": 0, "last": false,
+     "push_segment": true, "length": 256}
+
+"format" is "obis" (the frame names its values), "capture objects" (Landis+Gyr), a positional
+list ("kaifa list 3 (3 phases)", "iskra list (18 values)", "list 1") or "unnamed" (values kept by
+position under "unnamed", never given a P1 key by guess). "authenticated" is true when a GCM tag
+was verified (security control 0x30), false (and "crc_ok" null) for 0x20, which encrypts
+without a tag, and null for a push sent in clear (its HDLC FCS is its only check).
+
 A rejected telegram never carries OBIS values at the top level (with --show-bad they appear under
 "unverified"), so a script that reads values cannot take a corrupted one by mistake.
 """
@@ -42,8 +63,8 @@ from meterkast.keys.file import Keys
 from meterkast.wire.p1_spec import SPEC_NAMES
 from meterkast.wire.p1_units import UNIT_SYSTEMS
 
-HELP = ("inspect a serial port: P1 telegrams, encrypted P1, HDLC frames, internal link frames, "
-        "verified, with counters")
+HELP = ("inspect a serial port: P1 telegrams, encrypted P1, HDLC frames and DLMS pushes, internal "
+        "link frames, verified, with counters")
 
 
 
@@ -53,7 +74,8 @@ def add_arguments(p):
     out = p.add_mutually_exclusive_group()
     out.add_argument("--json", action="store_true", help="one JSON object per frame")
     out.add_argument("--plain", action="store_true", help="one line of text per frame")
-    p.add_argument("--keys", metavar="FILE", help="keys file (JSON) to decrypt and verify encrypted frames")
+    p.add_argument("--keys", metavar="FILE", help="keys file (JSON) to decrypt and verify encrypted frames (P1 and DLMS "
+                        "pushes: the \"p1\" key; HDLC management traffic: \"management\")")
     p.add_argument("--count", type=int,
                    help="stop after N frames (telegrams, HDLC frames or link frames)")
     p.add_argument("--baud", type=int, default=115200)

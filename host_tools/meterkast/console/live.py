@@ -13,9 +13,9 @@ import serial
 from meterkast.console.view import LiveView, Stats, frame_line
 from meterkast.errors import CliError
 from meterkast.keys.file import Keys
-from meterkast.wire.frames import ENCRYPTED, HDLC, LINK, P1, FrameDecoder
+from meterkast.wire.frames import ENCRYPTED, HDLC, LINK, MBUS, P1, FrameDecoder
 
-_COUNTED = (P1, ENCRYPTED, HDLC, LINK)  # what a --count counts
+_COUNTED = (P1, ENCRYPTED, HDLC, LINK, MBUS)  # what a --count counts
 
 
 def open_port(url, baud, framing="8N1"):

@@ -8,12 +8,13 @@ link it shows the newest frame of each type and the link decoder's counters inst
 import time
 from collections import Counter, deque
 
-from meterkast.wire.frames import ENCRYPTED, HDLC, LINK, SKIPPED, UNKNOWN
+from meterkast.wire.frames import ENCRYPTED, HDLC, LINK, MBUS, SKIPPED, UNKNOWN
 from meterkast.wire.link_frames import link_line
 
 _BARS = "▁▂▃▄▅▆▇█"
 _REGISTERS = (("import T1", "1-0:1.8.1"), ("import T2", "1-0:1.8.2"),
               ("export T1", "1-0:2.8.1"), ("export T2", "1-0:2.8.2"))
+_PUSH_REGISTERS = (("import", "1-0:1.8.0"), ("export", "1-0:2.8.0"))  # a DLMS push: totals
 _PHASES = (("L1", "1-0:32.7.0", "1-0:31.7.0", "1-0:21.7.0", "1-0:22.7.0"),
            ("L2", "1-0:52.7.0", "1-0:51.7.0", "1-0:41.7.0", "1-0:42.7.0"),
            ("L3", "1-0:72.7.0", "1-0:71.7.0", "1-0:61.7.0", "1-0:62.7.0"))
@@ -61,9 +62,12 @@ class Stats:
             self.problems[frame.problem] += 1
             if frame.ok is False:
                 self.notes.append("%s: %s (%d B)" % (kind, frame.error, len(frame.raw)))
-        if kind == ENCRYPTED and frame.problem != "truncated" and frame.tag_ok is not False:
+        # a frame counter counts only when its frame was checked (a push that fails to decode
+        # has no tag that failed, but its counter is no more trustworthy: "push")
+        checked = frame.problem not in ("truncated", "push") and frame.tag_ok is not False
+        if kind == ENCRYPTED and checked:
             self._frame_counter(frame)
-        if kind == HDLC:
+        if kind in (HDLC, MBUS):
             self.hdlc_recent.append(frame)
         if kind == LINK:
             self._link(frame)
@@ -130,6 +134,27 @@ def telegram_summary(t, crc_ok=True):
         regs[3], volts, _crc_word(t.crc_ok if crc_ok else False)) + "  %s" % t.variant
 
 
+def push_summary(t):
+    """One line for a DLMS push (meterkast.wire.push.PushReading)."""
+    f = t.flat("dsmr5")
+    parts = [str(f.get("0-0:1.0.0", "?")), t.variant]
+    for label, key, unit in _PUSH_LINE:
+        if isinstance(f.get(key), (int, float)):
+            parts.append("%s%.3f %s" % (label, f[key], unit))
+    volts = "/".join("%g" % f[k] for _, k, _, _, _ in _PHASES if isinstance(f.get(k), (int, float)))
+    if volts:
+        parts.append(volts + " V")
+    if t.unnamed:
+        parts.append("%d unnamed values" % len(t.unnamed))
+    parts.append({True: "tag ok", False: "NOT authenticated (encrypted only)",
+                  None: "plain"}[t.authenticated])
+    return "  ".join(parts)
+
+
+_PUSH_LINE = (("+", "1-0:1.7.0", "kW"), ("-", "1-0:2.7.0", "kW"), ("import ", "1-0:1.8.0", "kWh"),
+              ("export ", "1-0:2.8.0", "kWh"))
+
+
 def _crc_word(crc_ok):
     """A telegram sent without a CRC (DSMR 2.2/3, Q3D) is never shown as verified."""
     return {True: "ok", None: "none (not verified)", False: "BAD"}[crc_ok]
@@ -145,6 +170,16 @@ def frame_line(frame):
         return "skipped %d bytes: %s" % (frame.skipped, frame.reason)
     if kind == LINK:
         return link_line(frame.link or {}, len(frame.raw), frame.error)
+    if kind == MBUS:
+        d = frame.mbus
+        parts = ["mbus a=%d CI %s" % (d["address"], d["ci"])]
+        if frame.ok and getattr(frame.telegram, "is_push", False):
+            parts.append(push_summary(frame.telegram))
+        elif d.get("push_error"):
+            parts.append("push REJECTED: " + d["push_error"])
+        elif d.get("push_segment"):
+            parts.append("push segment %d" % d["segment"])
+        return "  ".join(parts + ["sum ok", "%d B" % len(frame.raw)])
     if kind == HDLC:
         d = frame.hdlc
         parts = ["hdlc %s -> %s" % (d.get("src", "?"), d.get("dst", "?")), d.get("control", "?")]
@@ -154,6 +189,12 @@ def frame_line(frame):
             parts.append(d["apdu"])
         if "inner_apdu" in d:
             parts.append("decrypted: " + d["inner_apdu"])
+        if frame.ok and getattr(frame.telegram, "is_push", False):
+            parts.append(push_summary(frame.telegram))
+        elif d.get("push_error"):
+            parts.append("push REJECTED: " + d["push_error"])
+        elif d.get("push_segment"):
+            parts.append("push segment")
         parts.append("FCS ok" if d.get("fcs_ok") else "FCS BAD")
         if d.get("hcs_ok") is False:
             parts.append("HCS BAD")
@@ -164,6 +205,8 @@ def frame_line(frame):
         prefix = "encrypted %s fc=%s tag %s  " % (
             frame.system_title.hex().upper() if frame.system_title else "?", frame.frame_counter,
             {True: "ok", False: "BAD", None: "unverified"}[frame.tag_ok])
+    if frame.ok and getattr(frame.telegram, "is_push", False):
+        return prefix + push_summary(frame.telegram)
     if frame.ok and frame.telegram is not None:
         return prefix + telegram_summary(frame.telegram)
     return prefix + "%s REJECTED: %s (%d B)" % (kind, frame.error, len(frame.raw))
@@ -226,12 +269,14 @@ class LiveView:
                          Text("export %7.3f kW" % _num(f.get("1-0:2.7.0")), style="bold green"),
                          "tariff %s" % str(f.get("0-0:96.14.0", "?")).lstrip("0"),
                          str(f.get("0-0:1.0.0", "?")),
-                         "%s  CRC %s" % (t.variant, _crc_word(t.crc_ok)))
+                         "%s  %s %s" % (t.variant, "check" if getattr(t, "is_push", False)
+                                        else "CRC", _crc_word(t.crc_ok)))
             parts.append(head)
+            registers = _PUSH_REGISTERS if getattr(t, "is_push", False) else _REGISTERS
             regs = Table(box=None, padding=(0, 2), show_header=True)
-            for name, _ in _REGISTERS:
+            for name, _ in registers:
                 regs.add_column(name, justify="right")
-            regs.add_row(*["%.3f kWh" % _num(f.get(k)) for _, k in _REGISTERS])
+            regs.add_row(*["%.3f kWh" % _num(f.get(k)) for _, k in registers])
             parts.append(regs)
             phases = Table(box=None, padding=(0, 2))
             for col in ("", "V", "A", "+P kW", "-P kW"):

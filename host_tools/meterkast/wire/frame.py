@@ -16,6 +16,7 @@ P1 = "p1"
 ENCRYPTED = "p1-encrypted"
 HDLC = "hdlc"
 LINK = "link"
+MBUS = "mbus"  # an M-Bus long frame carrying (a segment of) a DLMS push
 UNKNOWN = "unknown"
 SKIPPED = "skipped"
 
@@ -36,6 +37,7 @@ class Frame:
         self.hdlc = None
         self.link = None  # a link frame's values (meterkast.wire.link_frames), "type" first
         self.link_counters = None  # the link decoder's counters just after this frame
+        self.mbus = None  # an M-Bus frame's address, CI and segment (meterkast.wire.push)
         self.reason = None
         self.skipped = 0
 
@@ -60,6 +62,8 @@ class Frame:
                 d["unverified"] = fields
         if t is not None or self.kind == P1:
             d["crc_ok"] = t.crc_ok if t is not None else False
+        if getattr(t, "is_push", False):
+            d["push"] = t.meta()  # a DLMS push (meterkast.wire.push): values keyed like P1
         if t is not None and units is not None:
             d["spec"] = t.variant
             if t.out_of_shape:
@@ -75,6 +79,8 @@ class Frame:
             d["tag_ok"] = self.tag_ok
         elif self.kind == HDLC and self.hdlc is not None:
             d.update(self.hdlc)
+        elif self.kind == MBUS and self.mbus is not None:
+            d.update(self.mbus)
         elif self.kind == UNKNOWN:
             d["hex"] = self.raw.hex().upper()
         elif self.kind == SKIPPED:

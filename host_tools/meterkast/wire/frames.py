@@ -7,9 +7,13 @@ and unknown bytes, whatever the read boundaries, and verify each one.
   plaintext + 17. AES-128-GCM, IV = system title || frame counter, AAD = 0x30 || AK. The
   plaintext is an ordinary telegram with its own CRC. A frame whose tag does not verify is
   reported as a tag failure and its contents are never shown.
+  The same wrapper with a DLMS data-notification inside (security control 0x30, or 0x20/0x21:
+  encrypted only, Austria) is a DLMS push, decoded by meterkast.wire.push.
 * HDLC (IEC 62056-46 frame format type 3): `7E A0.. <format 2> <dst> <src> <control> [HCS 2
   <info>] FCS 2 7E`. There is no byte stuffing, so frames are cut by the 11-bit length of the
-  format field; HCS and FCS are CRC-16/X.25, LSB first.
+  format field; HCS and FCS are CRC-16/X.25, LSB first. Pushes in HDLC frames (HAN ports) are
+  joined and decoded by meterkast.wire.push.PushDecoder.
+* M-Bus long frames (`68 L L 68 ... sum 16`) carrying DLMS push segments (Austria, Poland).
 * Internal link frames (docs/link.md, the metering module to the comms module): `A5 3C <type>
   <version> <len> <seq 2> <HCRC 2> <body> <FCS 2> 5A`, found, checked and decoded by the
   firmware's own receiver (meterkast.wire.link_frames), with `FrameDecoder(link=True)`.
@@ -28,6 +32,7 @@ from meterkast.wire.frame import (  # noqa: F401  (the kinds are part of this mo
     ENCRYPTED,
     HDLC,
     LINK,
+    MBUS,
     P1,
     SKIPPED,
     UNKNOWN,
@@ -40,13 +45,15 @@ from meterkast.wire.frame import (  # noqa: F401  (the kinds are part of this mo
 from meterkast.wire.link_frames import LinkSplitter
 from meterkast.wire.p1 import Telegram
 from meterkast.wire.p1 import crc16 as _crc16_arc
+from meterkast.wire.push import NEED, PushDecoder, encrypted_push, mbus_frame
 
-_START = re.compile(rb"[/\xdb\x7e]")
+_START = re.compile(rb"[/\xdb\x7e\x68]")
 _P1_END = re.compile(rb"![0-9A-Za-z]{0,4}\r\n")
 _P1_HEAD = re.compile(rb"/[A-Za-z]{3}[\d-]")  # '/', manufacturer id, baud digit (or '-')
 _NEED = object()  # the candidate needs more bytes
 _NOT = None  # not a frame start after all
 _UNKNOWN_FLUSH = 512  # emit unknown bytes in records of at most this many
+_SC = (0x30, 0x20, 0x21)  # security control: P1 (0x30); pushes encrypted only (Austria)
 
 
 def _telegram_inside(buf, a):
@@ -89,6 +96,7 @@ class FrameDecoder:
         self.saw_crc = False  # after one CRC-carrying telegram, a CRC-less one is an error
         self._after_hdlc = False
         self.link = LinkSplitter() if link else None
+        self.push = PushDecoder(keys)  # data-notifications in HDLC frames (meterkast.wire.push)
 
     def link_counters(self):
         """The link decoder's counters, once a link frame went by (else None)."""
@@ -164,6 +172,8 @@ class FrameDecoder:
                 res = self._try_p1(buf, s)
             elif first == 0xDB:
                 res = self._try_encrypted(buf, s)
+            elif first == 0x68:
+                res = self._try_mbus(buf, s)
             else:
                 res = self._try_hdlc(buf, s)
             if res is _NEED:
@@ -237,12 +247,18 @@ class FrameDecoder:
 
     def _encrypted_header(self, buf, s):
         """Total frame length if buf[s:] starts a plausible encrypted frame header, else None."""
-        if len(buf) - s < 18 or buf[s + 1] != 8 or buf[s + 10] != 0x82 or buf[s + 13] != 0x30:
+        if len(buf) - s < 18 or buf[s + 1] != 8 or buf[s + 10] != 0x82 or buf[s + 13] not in _SC:
             return None
         n = (buf[s + 11] << 8) | buf[s + 12]
         if n < 17 or n > self.max_len:
             return None
         return 13 + n
+
+    def _try_mbus(self, buf, s):
+        m = mbus_frame(buf, s)  # M-Bus long frames with DLMS pushes: meterkast.wire.push
+        if m is None or m == NEED:
+            return _NOT if m is None else _NEED
+        return self.push.mbus(bytes(buf[s:m[0]]), *m[1:]), m[0]
 
     def _hdlc_complete(self, buf, s):
         if len(buf) - s < 9 or buf[s + 1] & 0xF0 != 0xA0:
@@ -260,7 +276,7 @@ class FrameDecoder:
         if buf[s + 1] != 8:
             return _NOT
         if have < 18:
-            if (have > 10 and buf[s + 10] != 0x82) or (have > 13 and buf[s + 13] != 0x30):
+            if (have > 10 and buf[s + 10] != 0x82) or (have > 13 and buf[s + 13] not in _SC):
                 return _NOT
             return _NEED
         total = self._encrypted_header(buf, s)
@@ -315,6 +331,8 @@ class FrameDecoder:
         f.system_title = raw[2:10]
         f.frame_counter = int.from_bytes(raw[14:18], "big")
         keys = self.keys
+        if raw[13] != 0x30:
+            return encrypted_push(f, raw, keys)
         if keys is None or keys.p1_ek is None:
             f.error, f.problem = "no key: cannot verify or decrypt", "no-key"
             return f
@@ -329,6 +347,8 @@ class FrameDecoder:
                     f.system_title.hex().upper(), keys.system_title.hex().upper())
             return f
         f.tag_ok = True
+        if plain[:1] == b"\x0f":  # a data-notification (a DLMS push), not a telegram
+            return encrypted_push(f, raw, keys, plain)
         t = Telegram(plain, self.spec, self.lenient)
         f.telegram = t
         f.ok = t.ok
@@ -353,6 +373,7 @@ class FrameDecoder:
             # Neither check holds: most likely a 7E A? pattern in noise, not a frame at all.
             # (A real frame hit by noise usually keeps its short header intact.)
             return _NOT
+        self.push.hdlc(f)
         # Leave the closing flag: it may also open the next frame.
         return f, s + total - 1
 
