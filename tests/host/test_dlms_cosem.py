@@ -7,13 +7,13 @@ import logging
 from datetime import datetime, timedelta, timezone
 
 import pytest
+from cosem_support import cosem_management
 from dlms_cosem import cosem, enumerations, utils
 from dlms_cosem import time as dlms_time
-from dlms_cosem.clients.dlms_client import DlmsClient
 from dlms_cosem.cosem import Obis
 from dlms_cosem.cosem.capture_object import CaptureObject
 from dlms_cosem.cosem.selective_access import RangeDescriptor
-from dlms_support import AK, CLIENT_TITLE, EK, P3Harness, expected_rows
+from dlms_support import P3Harness, expected_rows
 
 START = "2024-10-27T23:00:00Z"  # 192 rows ending 00:00 CET on 28 October
 ROWS = 192
@@ -31,19 +31,7 @@ def meter(tmp_path_factory):
 
 
 def client(meter):
-    return DlmsClient.with_serial_hdlc_transport(
-        serial_port=meter.url,
-        client_logical_address=1,
-        server_logical_address=1,
-        server_physical_address=None,
-        baud_rate=115200,
-        authentication_method=enumerations.AuthenticationMechanism.HLS_GMAC,
-        encryption_key=EK,
-        authentication_key=AK,
-        client_system_title=CLIENT_TITLE,
-        client_initial_invocation_counter=next(_ic),
-        timeout=5,
-    )
+    return cosem_management(meter.url, next(_ic))
 
 
 def register(obis, attr):

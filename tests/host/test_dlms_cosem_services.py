@@ -7,13 +7,13 @@ import logging
 from datetime import datetime, timedelta, timezone
 
 import pytest
+from cosem_support import cosem_management
 from dlms_cosem import cosem, enumerations, utils
 from dlms_cosem import time as dlms_time
-from dlms_cosem.clients.dlms_client import DlmsClient
 from dlms_cosem.cosem import Obis
 from dlms_cosem.cosem.attribute_with_selection import CosemAttributeWithSelection
 from dlms_cosem.protocol import xdlms
-from dlms_support import AK, CLIENT_TITLE, EK, P3Harness
+from dlms_support import P3Harness
 
 START = "2024-03-11T23:00:00Z"
 _ic = itertools.count(1, 1000)
@@ -38,21 +38,7 @@ def meter(request, tmp_path_factory):
 
 
 def client(meter):
-    common = dict(
-        client_logical_address=1,
-        server_logical_address=1,
-        authentication_method=enumerations.AuthenticationMechanism.HLS_GMAC,
-        encryption_key=EK,
-        authentication_key=AK,
-        client_system_title=CLIENT_TITLE,
-        client_initial_invocation_counter=next(_ic),
-        timeout=5,
-    )
-    if meter.wrapper:
-        host, port = meter.endpoint.address
-        return DlmsClient.with_tcp_transport(host=host, port=port, **common)
-    return DlmsClient.with_serial_hdlc_transport(
-        serial_port=meter.url, server_physical_address=None, baud_rate=115200, **common)
+    return cosem_management(meter.url, next(_ic), meter.endpoint.address if meter.wrapper else None)
 
 
 def test_get_with_list(meter):
