@@ -24,12 +24,15 @@ START = "2024-03-12T10:07:00Z"  # the harness clock; profile rows end at 10:00 U
 UNIX_2000 = 946684800
 
 
-def write_keys(path, ek=EK, ak=AK, client_title=CLIENT_TITLE, system_title=SYSTEM_TITLE):
+def write_keys(path, ek=EK, ak=AK, client_title=CLIENT_TITLE, system_title=SYSTEM_TITLE,
+               kek=None):
     doc = {
         "system_title": system_title.hex(),
         "p1": {"ek": "11" * 16, "ak": "22" * 16},
         "management": {"ek": ek.hex(), "ak": ak.hex(), "client_system_title": client_title.hex()},
     }
+    if kek is not None:  # the master key: the head-end may rotate the keys
+        doc["management"]["kek"] = kek.hex()
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w") as f:
         json.dump(doc, f)

@@ -98,7 +98,18 @@ class SecureComms:
 
             profile = QuarterHourStore(hal.storage, PROFILE_DIR)
         self.profile = profile
-        self.link = LinkPort(io.link, readings, profile, hal.storage, self.clock, report)
+        # The standard and power-failure event logs, on comms' flash; made after the key tables
+        # and the port modules, which want the heap while it is in few pieces.
+        events = None
+        if hal.storage is not None:
+            from comms.events import EventLog
+
+            events = EventLog(hal.storage, self.clock)
+            if security is not None and security.counter.below_floor:
+                events.counter_resumed()
+        self.events = events
+        self.link = LinkPort(io.link, readings, profile, hal.storage, self.clock, report,
+                             events=events)
         self.tasks.append(self.link.run)
         if hal.p1 is not None:
             builder = TelegramBuilder(identity["equipment_id"], io.phases)
@@ -109,10 +120,15 @@ class SecureComms:
             from comms.dlms.p3 import P3Port
 
             server = DlmsServer(self.clock, readings, profile, identity, None, hal.storage,
-                                security=security)
-            server.on_refuse = lambda sap, diag, err, why: report.line(
-                '{"ev":"p3_refused","client":%d,"diagnostic":%d,"initiate_error":%d,"why":%d}'
-                % (sap, diag, err, why))
+                                security=security, events=events)
+
+            def on_refuse(sap, diag, err, why):
+                report.line('{"ev":"p3_refused","client":%d,"diagnostic":%d,"initiate_error":%d,'
+                            '"why":%d}' % (sap, diag, err, why))
+                if events is not None:
+                    events.refused(diag, why)
+
+            server.on_refuse = on_refuse
             self.p3 = P3Port(hal.p3, server, self.clock, io.p3_inactivity_s,
                              lambda: report.line('{"ev":"hangup","port":"p3"}'), io.p3_framing)
             self.tasks.append(self.p3.run)

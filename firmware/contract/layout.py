@@ -62,3 +62,38 @@ STATUS_NAMES = (
     (CLOCK_INVALID, "clock_invalid"),
     (CRITICAL_ERROR, "critical_error"),
 )
+
+# -- the comms module's event logs: one preallocated file of fixed slots, rewritten in place --
+# <root>/events.bin holds three regions of EVENT_SIZE-byte records: the state (EVENT_STATE_SLOTS
+# slots, A/B: the newest valid one wins), the standard event log (EVENT_STANDARD_ENTRIES) and the
+# power-failure event log (EVENT_POWER_ENTRIES). Record k of a region (k = 0, 1, ... as written)
+# goes to slot k % entries of that region; a record is believed when its crc32 holds, its region
+# byte names the region and its number is the one the slot should hold, so a torn write costs
+# that one record (and the one it was replacing), never the log.
+# 0 number u32 (records written to this region before it)   4 t i32 (meter epoch, UTC)
+# 8 region u8   9 code u8 (IDIS event code; 0 in the state and power-failure regions)
+# 10 pad u16    12 value u32 (power failure: duration s; link event: its detail; state: power
+# failures seen)  16 aux u32 (state: long power failures seen)  20 crc32 of bytes 0..19
+EVENT_FILE = "events.bin"
+EVENT_FMT = "<IiBBHII"
+EVENT_SIZE = const(24)
+EVENT_BODY = const(20)
+EVENT_STATE = const(0)  # region numbers, in file order
+EVENT_STANDARD = const(1)
+EVENT_POWER = const(2)
+EVENT_STATE_SLOTS = const(2)
+EVENT_STANDARD_ENTRIES = const(80)
+EVENT_POWER_ENTRIES = const(10)  # as many as the metering module's log of long failures
+
+# -- the management keys a head-end rotated (global_key_transfer), on the comms module's flash -
+# Two slot files, written alternately (slot = seq % 2); the valid slot with the higher seq whose
+# base matches the keys file wins, so a keys file provisioned anew (another base) is never
+# overridden by keys rotated under an older one. A torn write leaves the other slot: the keys in
+# force before the rotation.
+# 0 'MKK1' magic  4 seq u32  8 base u32 (crc32 of the keys file's ek || ak || kek)
+# 12 ek (16)  28 ak (16)  44 kek (16)  60 crc32 of bytes 0..59
+KEYSET_MAGIC = b"MKK1"
+KEYSET_FMT = "<4sII16s16s16s"
+KEYSET_SIZE = const(64)
+KEYSET_BODY = const(60)
+KEYSET_SLOTS = ("keys.a", "keys.b")

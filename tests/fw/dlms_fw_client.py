@@ -15,8 +15,11 @@ EK = bytes(range(16))
 AK = bytes(range(0xD0, 0xE0))
 
 
-def keys():
-    return {"system_title": SYSTEM_TITLE, "ek": EK, "ak": AK, "client_system_title": CLIENT_TITLE}
+def keys(kek=None):
+    k = {"system_title": SYSTEM_TITLE, "ek": EK, "ak": AK, "client_system_title": CLIENT_TITLE}
+    if kek is not None:
+        k["kek"] = kek  # the master key: the head-end may transfer new keys
+    return k
 
 
 def ber(tag, content):
@@ -50,13 +53,14 @@ def read_length(b, p):
 
 
 class FwClient:
-    def __init__(self, server, ic=1, max_pdu=0xFFFF):
+    def __init__(self, server, ic=1, max_pdu=0xFFFF, ek=EK, ak=AK):
         self.server = server
-        self.gcm = Gcm(EK)
+        self.gcm = Gcm(ek)
         self.ic = ic
         self.server_ic = 0
         self.max_pdu = max_pdu
-        self.aad = bytes((0x30,)) + AK
+        self.ak = ak
+        self.aad = bytes((0x30,)) + ak
 
     def send(self, apdu):
         """One APDU to the server; the answer as bytes ('' when there is none)."""
@@ -124,12 +128,12 @@ class FwClient:
         self.server_ic = sic
         gic = self.ic
         self.ic += 1
-        tag = self.gcm.gmac(self._iv(CLIENT_TITLE, gic), b"\x10" + AK + stoc)
+        tag = self.gcm.gmac(self._iv(CLIENT_TITLE, gic), b"\x10" + self.ak + stoc)
         f = b"\x10" + be32(gic) + tag
         answer = self.call(b"\xc3\x01\xc1\x00\x0f\x00\x00\x28\x00\x00\xff\x01\x01\x09\x11" + f)
         assert answer[:6] == b"\xc7\x01\xc1\x00\x01\x00", answer
         pic = int.from_bytes(answer[9:13], "big")
-        want = self.gcm.gmac(self._iv(SYSTEM_TITLE, pic), b"\x10" + AK + ctos)
+        want = self.gcm.gmac(self._iv(SYSTEM_TITLE, pic), b"\x10" + self.ak + ctos)
         assert answer[13:25] == want, "server failed HLS pass 4"
 
     def get(self, class_id, ln, attr, selector=0, params=b""):

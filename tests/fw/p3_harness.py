@@ -22,6 +22,7 @@ import time
 from array import array
 
 from comms.dlms.server import DlmsServer
+from comms.events import EventLog
 from comms.dlms.p3 import P3Port
 from hal.unix.uart import PtyUart
 from p3_fakes import FakeClock, FakeProfile, day_rows, load_keys, make_readings
@@ -93,7 +94,8 @@ async def main(opts):
     readings = make_readings(clock, rows)
     keys = load_keys(opts["keys"]) if opts["keys"] else None
     identity = {"equipment_id": "MKS0000000000001", "logical_device_name": "MKS-NG0000000001"}
-    server = DlmsServer(clock, readings, profile, identity, keys, opts["storage"])
+    events = EventLog(opts["storage"], clock) if opts["storage"] else None  # empty event logs
+    server = DlmsServer(clock, readings, profile, identity, keys, opts["storage"], events=events)
     if opts["settable"]:
         server.offer_clock(clock.set_utc)
     tty = opts["tty"]

@@ -6,8 +6,9 @@
 import os
 
 from comms.dlms import axdr
-from dlms_fw_client import FwClient, be32, entry_params, fail, keys, read_length
+from dlms_fw_client import FwClient, be32, entry_params, fail, keys
 from p3_fakes import RamFlash, build_server, mount_ram
+from p3_objects import PublicClient, aare_conformance, collect, get_plain, parse_object_list
 from util import tz
 
 STORE = mount_ram(RamFlash(64), "/p3_objects", fresh=True)
@@ -15,6 +16,7 @@ CLOCK = b"\x00\x00\x01\x00\x00\xff"
 ASSOCIATION = b"\x00\x00\x28\x00\x00\xff"
 PROFILE = b"\x01\x00\x63\x01\x00\xff"
 I181 = b"\x01\x00\x01\x08\x01\xff"
+SECURITY_SETUP = b"\x00\x00\x2b\x00\x00\xff"
 PUBLIC_LNS = (CLOCK, b"\x00\x00\x2a\x00\x00\xff", ASSOCIATION, b"\x00\x00\x2b\x01\x00\xff",
               b"\x00\x00\x2b\x01\x01\xff")
 _dirs = [0]
@@ -50,111 +52,6 @@ def management(max_pdu=0xFFFF, set_clock=None):
     return server, c
 
 
-class PublicClient:
-    """SAP 16, no security: plain APDUs straight to the server."""
-
-    def __init__(self, server, max_pdu=0xFFFF, conformance=0x401E5D):
-        self.server = server
-        server.link_up(16)
-        ui = b"\x01\x00\x00\x00\x06\x5f\x1f\x04\x00" + bytes(
-            (conformance >> 16, (conformance >> 8) & 255, conformance & 255, max_pdu >> 8,
-             max_pdu & 255))
-        aarq = b"\x60\x1d\xa1\x09\x06\x07\x60\x85\x74\x05\x08\x01\x01\xbe\x10\x04\x0e" + ui
-        self.aare = self.call(aarq)
-        check(self.aare[:2] == b"\x61\x29" and self.aare[17] == 0, "public AARE %s" % self.aare)
-
-    def call(self, apdu):
-        buf = bytearray(apdu)
-        n = self.server.request(16, memoryview(buf), 0, len(buf))
-        s = self.server.out_start
-        return bytes(self.server.out[s : s + n])
-
-
-def get_plain(client, class_id, ln, attr, selector=0, params=b""):
-    req = b"\xc0\x01\xc1" + bytes((class_id >> 8, class_id & 255)) + ln + bytes((attr,))
-    req += (bytes((1, selector)) + params) if selector else b"\x00"
-    return collect(client, client.call(req), 1)
-
-
-def collect(client, answer, kind):
-    """The data of a GET answer (normal: kind 1, list: kind 3), blocks reassembled; raises
-    ValueError with the result code of a refused normal GET."""
-    if answer[1] == kind:
-        if kind == 1:
-            if answer[3] != 0:
-                raise ValueError("data-access-result %d" % answer[4])
-            return answer[4:]
-        return answer[3:]
-    data = b""
-    blocks = 0
-    while True:
-        check(answer[:2] == b"\xc4\x02", "block answer %s" % answer[:12])
-        blocks += 1
-        check(int.from_bytes(answer[4:8], "big") == blocks, "block number")
-        if answer[8] != 0:
-            raise ValueError("data-access-result %d" % answer[9])
-        n, p = read_length(answer, 9)
-        check(p + n == len(answer), "block length")
-        data += answer[p : p + n]
-        if answer[3]:
-            client.blocks = blocks
-            return data
-        answer = client.call(b"\xc0\x02\xc1" + answer[4:8])
-
-
-def aare_conformance(aare):
-    i = aare.index(b"\x5f\x1f\x04\x00")
-    return int.from_bytes(aare[i + 4 : i + 7], "big")
-
-
-def parse_object_list(data):
-    """[(class, version, ln, {attr: (mode, selectors)}, {method: mode})] and the bytes used."""
-    r = axdr.Reader().reset(data, 0, len(data))
-    r.expect(axdr.ARRAY)
-    out = []
-    for _ in range(r.length()):
-        r.expect(axdr.STRUCTURE)
-        check(r.length() == 4, "element of 4")
-        r.expect(axdr.LONG_UNSIGNED)
-        cls = r.u16()
-        r.expect(axdr.UNSIGNED)
-        version = r.u8()
-        p = r.octets(6)
-        ln = bytes(data[p : p + 6])
-        r.expect(axdr.STRUCTURE)
-        check(r.length() == 2, "access_rights of 2")
-        attrs = {}
-        r.expect(axdr.ARRAY)
-        for _ in range(r.length()):
-            r.expect(axdr.STRUCTURE)
-            check(r.length() == 3, "attribute_access_item of 3")
-            r.expect(axdr.INTEGER)
-            a = r.u8()
-            r.expect(axdr.ENUM)
-            mode = r.u8()
-            sel = []
-            tag = r.u8()
-            if tag == axdr.ARRAY:
-                for _ in range(r.length()):
-                    r.expect(axdr.INTEGER)
-                    sel.append(r.u8())
-            else:
-                check(tag == axdr.NULL, "access_selectors null or array")
-            attrs[a] = (mode, sel)
-        methods = {}
-        r.expect(axdr.ARRAY)
-        for _ in range(r.length()):
-            r.expect(axdr.STRUCTURE)
-            check(r.length() == 2, "method_access_item of 2")
-            r.expect(axdr.INTEGER)
-            m = r.u8()
-            r.expect(axdr.ENUM)
-            methods[m] = r.u8()
-        out.append((cls, version, ln, attrs, methods))
-    check(r.pos == len(data), "nothing after the list")
-    return out
-
-
 def get_list_request(items):
     req = b"\xc0\x03\xc1" + bytes((len(items),))
     for cls, ln, attr, sel in items:
@@ -182,9 +79,9 @@ def parse_list(data):
 server, c = management()
 whole = c.get(15, ASSOCIATION, 2)
 first = c.call(b"\xc0\x01\xc1\x00\x0f" + ASSOCIATION + b"\x02\x00")
-check(first[:4] == b"\xc4\x01\xc1\x00", "787 bytes fit a 1024-byte PDU in one response")
+check(first[:4] == b"\xc4\x02\xc1\x00", "1126 bytes: in blocks even at a 1024-byte PDU")
 objects = parse_object_list(whole)
-check(len(objects) == 14 and len(whole) == 787, "14 objects, %d bytes" % len(whole))
+check(len(objects) == 19 and len(whole) == 1126, "19 objects, %d bytes" % len(whole))
 by_ln = {o[2]: o for o in objects}
 cls, version, _, attrs, methods = by_ln[CLOCK]
 check((cls, version, len(attrs), len(methods)) == (8, 0, 9, 6), "clock 8 v0, 9 attrs, 6 methods")
@@ -192,8 +89,12 @@ check(all(attrs[a][0] == 1 for a in range(1, 10)), "no RTC to move: the clock is
 check(not any(methods.values()), "no clock method")
 cls, version, _, attrs, methods = by_ln[ASSOCIATION]
 check((cls, version, len(attrs), len(methods)) == (15, 1, 9, 4), "association LN v1")
-check([attrs[a][0] for a in range(1, 10)] == [1, 1, 1, 1, 1, 1, 0, 1, 0], "association attrs")
+check([attrs[a][0] for a in range(1, 10)] == [1, 1, 1, 1, 1, 1, 0, 1, 1], "association attrs")
 check(methods == {1: 1, 2: 0, 3: 0, 4: 0}, "reply_to_HLS_authentication only")
+cls, version, _, attrs, methods = by_ln[SECURITY_SETUP]
+check((cls, version, len(attrs), len(methods)) == (64, 0, 5, 2), "security setup 64 v0")
+check(all(attrs[a][0] == 1 for a in range(1, 6)) and methods == {1: 0, 2: 0},
+      "security setup: read only, no method")
 cls, version, _, attrs, methods = by_ln[PROFILE]
 check((cls, version) == (7, 1) and attrs[2] == (1, [1, 2]), "profile buffer: selectors 1, 2")
 check(methods == {1: 0, 2: 0}, "no profile method")
@@ -221,7 +122,13 @@ ctx = c.get(15, ASSOCIATION, 5)
 check(ctx == bytes.fromhex("0206041840101512040012020011060f000900"), "xDLMS %s" % ctx)
 check(c.get(15, ASSOCIATION, 6) == bytes.fromhex("0207110211101202f41105110811021105"),
       "mechanism 2.16.756.5.8.2.5 (HLS-GMAC)")
-for a, result in ((7, 3), (9, 3), (10, 4)):
+check(c.get(15, ASSOCIATION, 9) == b"\x09\x06" + SECURITY_SETUP, "security_setup_reference")
+check(c.get(64, SECURITY_SETUP, 1) == b"\x09\x06" + SECURITY_SETUP, "security setup LN")
+check(c.get(64, SECURITY_SETUP, 2) == b"\x16\x03", "policy: authenticated and encrypted")
+check(c.get(64, SECURITY_SETUP, 3) == b"\x16\x00", "suite 0")
+check(c.get(64, SECURITY_SETUP, 4) == b"\x09\x08" + keys()["client_system_title"], "client title")
+check(c.get(64, SECURITY_SETUP, 5) == b"\x09\x08" + keys()["system_title"], "server title")
+for a, result in ((7, 3), (10, 4)):
     try:
         c.get(15, ASSOCIATION, a)
         fail("association attribute %d answered" % a)
@@ -259,6 +166,14 @@ for cls, version, ln, attrs, methods in public:
         if attrs[a][0]:
             get_plain(pub, cls, ln, a)
 check(parse_object_list(get_plain(pub, 15, ASSOCIATION, 2))[2][3][7] == (0, []), "no secret")
+check(parse_object_list(get_plain(pub, 15, ASSOCIATION, 2))[2][3][9] == (0, []),
+      "the public association has no security setup")
+for a in (1, 5):
+    try:
+        get_plain(pub, 64, SECURITY_SETUP, a)
+        fail("public read the security setup")
+    except ValueError as e:
+        check("result 3" in str(e), "public security setup: read-write-denied")
 check(get_plain(pub, 15, ASSOCIATION, 6) == bytes.fromhex("0207110211101202f41105110811021100"),
       "public mechanism: lowest level")
 try:

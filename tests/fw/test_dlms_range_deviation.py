@@ -90,7 +90,7 @@ def expect(lo, hi, want, what):
 
 # -- winter (CET, UTC+1): rows from 00:00 UTC on Tuesday 12 March 2024 -----------------------------
 W = tz.parse_iso("2024-03-12T00:00:00Z")
-server.buffer.profile = profile_from(W, 96)
+server.objects.profile = profile_from(W, 96)
 want = [8, 9, 10, 11]  # 02:00..02:45 UTC = 03:00..03:45 CET
 lo, hi = W + 8 * 900, W + 11 * 900
 expect(at(lo, 0), at(hi, 0), want, "winter, UTC")
@@ -107,7 +107,7 @@ expect(at(lo + 1, 0), at(lo + 899, 0), [], "winter, UTC, empty")
 
 # -- summer (CEST, UTC+2): rows from 00:00 UTC on Wednesday 10 July 2024 ---------------------------
 S = tz.parse_iso("2024-07-10T00:00:00Z")
-server.buffer.profile = profile_from(S, 96)
+server.objects.profile = profile_from(S, 96)
 want = [40, 41, 42, 43, 44]  # 10:00..11:00 UTC = 12:00..13:00 CEST
 lo, hi = S + 40 * 900, S + 44 * 900
 expect(at(lo, 0), at(hi, 0), want, "summer, UTC")
@@ -119,7 +119,7 @@ expect(local_at(lo), local_at(hi), [32, 33, 34, 35, 36], "summer, UTC wall clock
 
 # -- summer time ends on Sunday 27 October 2024: 02:00..02:45 local happens twice ------------------
 E = tz.parse_iso("2024-10-26T22:00:00Z")  # 00:00 CEST
-server.buffer.profile = profile_from(E, 16)
+server.objects.profile = profile_from(E, 16)
 two = tz.to_seconds(2024, 10, 27, 2, 0, 0)
 expect(local_at(two), local_at(two + 2700), list(range(8, 16)), "02:xx local: both")
 expect(

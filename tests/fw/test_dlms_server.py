@@ -159,7 +159,7 @@ for t in list(range(0, 8 * 900, 900)) + list(range(4 * 900, 10 * 900, 900)):
     rows += [t_last + t, 0, t // 900, 0, 0, 0]
 from array import array  # noqa: E402
 
-server.buffer.profile = FakeProfile(array("i", rows), 960, bad=(3,))
+server.objects.profile = FakeProfile(array("i", rows), 960, bad=(3,))
 data = c.get(
     7, PROFILE, 2, 1, range_params(lt.local(t_last + 3 * 900), lt.local(t_last + 5 * 900))
 )

@@ -13,6 +13,7 @@ from dlms_support import (
     AK,
     CLIENT_TITLE,
     EK,
+    SYSTEM_TITLE,
     GuruxError,
     GuruxSession,
     P3Harness,
@@ -34,6 +35,7 @@ from gurux_dlms.objects import (
     GXDLMSData,
     GXDLMSProfileGeneric,
     GXDLMSRegister,
+    GXDLMSSecuritySetup,
 )
 from gurux_dlms.secure import GXDLMSSecureClient
 
@@ -132,8 +134,8 @@ def test_management_browses_every_object(meter):
     s = management(meter)
     try:
         objects, next_blocks = object_list(s)
-        assert next_blocks == 0  # 787 bytes fit the negotiated 1024-byte PDU
-        assert len(objects) == 14
+        assert next_blocks == 1  # 1126 bytes: two blocks at the negotiated 1024-byte PDU
+        assert len(objects) == 19
         by_ln = {o.logicalName: o for o in objects}
         assert isinstance(by_ln["0.0.40.0.0.255"], GXDLMSAssociationLogicalName)
         assert isinstance(by_ln["1.0.99.1.0.255"], GXDLMSProfileGeneric)
@@ -145,7 +147,7 @@ def test_management_browses_every_object(meter):
                     if int(o.getAccess(i)) & int(AccessMode.WRITE)}
         assert writable == {("0.0.1.0.0.255", i) for i in (2, 3, 5, 6, 7, 8)}
         values, denied = browse(s, objects)
-        assert set(denied) == {("0.0.40.0.0.255", 7), ("0.0.40.0.0.255", 9)}
+        assert set(denied) == {("0.0.40.0.0.255", 7)}
         assert text(values["0.0.96.1.0.255"][2]) == "MKS0000000000001"
         assert values["0.0.1.0.0.255"][3] == -60
         assert len(values["1.0.99.1.0.255"][2]) == ROWS  # the whole profile buffer
@@ -161,6 +163,23 @@ def test_management_browses_every_object(meter):
         assert int(xdlms.conformance) == negotiated
         assert negotiated & Conformance.MULTIPLE_REFERENCES and negotiated & Conformance.SET
         assert int(values["0.0.40.0.0.255"][8]) == 2  # associated
+        # the association's security setup (class 64 version 0), as gurux reads it
+        assert association.securitySetupReference == "0.0.43.0.0.255"
+        setup = by_ln["0.0.43.0.0.255"]
+        assert isinstance(setup, GXDLMSSecuritySetup) and setup.version == 0
+        assert int(setup.securityPolicy) == 3  # every APDU authenticated and encrypted
+        assert int(setup.securitySuite) == 0  # AES-GCM-128
+        assert bytes(setup.clientSystemTitle) == CLIENT_TITLE
+        assert bytes(setup.serverSystemTitle) == SYSTEM_TITLE
+        # the event logs: clock and event code / duration, empty on this harness (80 and 10
+        # entries)
+        for ln, column in (("0.0.99.98.0.255", "0.0.96.11.0.255"),
+                           ("1.0.99.97.0.255", "0.0.96.7.19.255")):
+            log = by_ln[ln]
+            assert [(o.logicalName, a.attributeIndex) for o, a in log.captureObjects] == [
+                ("0.0.1.0.0.255", 2), (column, 2)]
+            assert values[ln][2] == [] and log.capturePeriod == 0 and log.entriesInUse == 0
+            assert log.profileEntries == (80 if ln.startswith("0") else 10)
     finally:
         s.release()
         s.close()
@@ -239,7 +258,7 @@ def test_get_with_list(meter):
         values = reply.value
         assert len(values) == 3 and values[0] == [0, 30]
         s.client.updateValue(association, 2, values[1])
-        assert len(association.objectList) == 14
+        assert len(association.objectList) == 19
         assert values[2] == s.read(reg, 2)
     finally:
         s.release()

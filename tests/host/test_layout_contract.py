@@ -32,6 +32,18 @@ for name, n in ((L.PROFILE_DIR, 100), (L.PROFILE_COPY_DIR, 3)):
     for k in range(n):
         q.append(800001000 - 800001000 % 900 + 900 * k, L.DATA_NOT_VALID if k == 1 else 0,
                  (1000 + k, 2000 + 2 * k, 3 * k, 4))
+from comms.events import EventLog
+
+
+class Clock:
+    def utc(self):
+        return 800200000
+
+
+ev = EventLog(root, Clock())
+ev.reading([800100000, 0, 0, 0] + [0] * 18 + [9, 2] + [0] * 7 + [2, 800100000, 4000, 800000000, 200] + [0] * 16)
+for k in range(L.EVENT_STANDARD_ENTRIES):
+    ev.event(230 + k % 10, 800200000 + k, k)
 print("written")
 '''
 
@@ -83,11 +95,31 @@ def test_records_the_firmware_writes_are_what_the_host_reads(tmp_path):
     assert [e["import_t1_wh"] for e in copy] == [1000, 1001, 1002]
 
 
+def test_event_logs_the_firmware_writes_are_what_the_host_reads(tmp_path):
+    script = tmp_path / "writer.py"
+    script.write_text(WRITER)
+    root = tmp_path / "flash"
+    root.mkdir()
+    r = run_micropython(script, root)
+    assert r.returncode == 0 and b"written" in r.stdout, r.stderr.decode()
+    events = flashimage.read_events(DirFS(root))
+    assert events["power_failures"] == [
+        {"end": flashimage.iso(800000000), "duration_s": 200},
+        {"end": flashimage.iso(800100000), "duration_s": 4000}]
+    assert events["power_failures_seen"] == [9, 2]
+    std = events["standard"]
+    # four power events (down, up per long failure), then a full ring: the oldest four dropped
+    assert len(std) == 80 and std[0] == {"time": flashimage.iso(800200000), "code": 230,
+                                        "value": 0}
+    assert std[-1] == {"time": flashimage.iso(800200079), "code": 239, "value": 79}
+
+
 def test_no_layout_is_written_twice():
     """The host keeps no format string of its own: every struct format of a flash record lives
     in contract/layout.py, and the firmware's stores import theirs from it."""
     host = (Path(flashimage.__file__)).read_text()
     assert not re.search(r'"<[0-9A-Za-z]{4,}"', host), "a record format string in flashimage.py"
-    for rel in ("metering/store.py", "util/qhstore.py"):
+    for rel in ("metering/store.py", "util/qhstore.py", "comms/events.py",
+                "comms/crypto/keystore.py"):
         src = (FIRMWARE / rel).read_text()
         assert "contract.layout" in src and not re.search(r'_FMT = "<', src), rel

@@ -334,6 +334,16 @@ class Gcm:
         self._y = bytearray(16)
         self._lengths = bytearray(16)
 
+    def rekey(self, key):
+        """Another key from now on, in the same buffers (a rotated key: no 8 KiB allocation)."""
+        self._aes = cryptolib.aes(key, 1)
+        h = bytearray(16)
+        self._aes.encrypt(h, h)
+        if self.impl == "viper":
+            _native.tables(self._tab, h)  # every entry but the zero one, rewritten
+        else:
+            self._tab = _bytecode_tables(h)
+
     def _keystream(self, iv, first, n):
         """E(J0) and the keystream for n bytes of data from counter `first` on, in self._ks."""
         blocks = (n + 15) >> 4

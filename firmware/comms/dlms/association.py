@@ -1,11 +1,13 @@
 # meterkast: the P3 server's associations: AARQ/AARE for the public and the management client,
-# HLS-GMAC pass 3/4 (ACTION on the association object), RLRQ/RLRE
+# HLS-GMAC pass 3/4 (ACTION on the association object), RLRQ/RLRE, and the ACTION that rotates
+# the management keys (global_key_transfer on the security setup)
 # MIT license
 #
 # Mixed into comms.dlms.server.DlmsServer. The management client must present the ciphered
 # context, mechanism 5, its configured system title, a challenge of 8..64 bytes and a
 # glo-initiateRequest that deciphers with a fresh counter; then the association is pending
-# until pass 3 proves the client holds the keys (pass 4 proves the same of the meter).
+# until pass 3 proves the client holds the keys (pass 4 proves the same of the meter). Keys
+# transferred in an association take effect when the next AARQ comes (Security.begin).
 import os
 
 from micropython import const
@@ -25,6 +27,11 @@ from comms.dlms.get import (
 PUBLIC_SAP = const(16)
 MANAGEMENT_SAP = const(1)
 _ASSOCIATION_INDEX = const(2)  # cosem.OBJECTS row of 0.0.40.0.0.255
+_SECURITY_SETUP_INDEX = const(18)  # cosem.OBJECTS row of 0.0.43.0.0.255
+_GLOBAL_KEY_TRANSFER = const(2)
+_KEY_EK = const(0)  # global_key_transfer key_id: global unicast encryption key
+_KEY_AK = const(2)  # authentication key
+_KEY_KEK = const(3)  # master key
 
 
 class AssociationService:
@@ -40,6 +47,12 @@ class AssociationService:
             return self._short_result(ACTION_RESPONSE, iid, cosem.OBJECT_UNDEFINED, False)
         if index < -1:
             return self._short_result(ACTION_RESPONSE, iid, cosem.OBJECT_CLASS_INCONSISTENT, False)
+        if index == _SECURITY_SETUP_INDEX and method == _GLOBAL_KEY_TRANSFER:
+            result = cosem.READ_WRITE_DENIED
+            if (self.state == ASSOCIATED and self.management and has_params
+                    and self.security.kek is not None):
+                result = self._key_transfer(r)
+            return self._short_result(ACTION_RESPONSE, iid, result, False)
         if index != _ASSOCIATION_INDEX or method != 1:
             return self._short_result(ACTION_RESPONSE, iid, cosem.READ_WRITE_DENIED, False)
         sec = self.security
@@ -48,6 +61,8 @@ class AssociationService:
         p = r.octets()
         if not sec.check_client_hls(r.buf, p, r.n, self._stoc):
             self.state = NON_ASSOCIATED  # the client does not hold the keys
+            if self.objects.events is not None:
+                self.objects.events.refused(acse.DIAG_AUTHENTICATION_FAILURE, 0)
             return self._short_result(ACTION_RESPONSE, iid, cosem.READ_WRITE_DENIED, False)
         self.state = ASSOCIATED
         pt = self._pt
@@ -62,6 +77,43 @@ class AssociationService:
         pt[s + 7] = 17
         end = sec.server_hls(self._ctos[0 : self._ctos_len], pt, s + 8)
         return self._reply(s, end)
+
+    def _key_transfer(self, r):
+        """global_key_transfer: array of {key_id enum, key_wrapped octet-string (RFC 3394 with
+        the master key)}; the encryption (0), authentication (2) and master (3) keys, each at
+        most once. All unwrap and are persisted, or none is taken. An action-result."""
+        from comms.crypto.keywrap import unwrap  # loaded only when keys are rotated
+
+        sec = self.security
+        kek = sec.wrapping_key()
+        keys = [None, None, None, None]
+        try:
+            r.expect(axdr.ARRAY)
+            n = r.length()
+            if not 1 <= n <= 3:
+                return cosem.OTHER_REASON
+            for _ in range(n):
+                r.expect(axdr.STRUCTURE)
+                if r.length() != 2:
+                    return cosem.TYPE_UNMATCHED
+                r.expect(axdr.ENUM)
+                key_id = r.u8()
+                p = r.octets(24)
+                if key_id not in (_KEY_EK, _KEY_AK, _KEY_KEK) or keys[key_id] is not None:
+                    return cosem.OTHER_REASON  # no broadcast key; each key once
+                key = bytearray(16)
+                if not unwrap(kek, r.buf[p : p + 24], key):
+                    return cosem.OTHER_REASON  # not wrapped with our master key, or altered
+                keys[key_id] = bytes(key)
+        except ValueError:  # AxdrError: not the parameter's type, or cut short
+            return cosem.TYPE_UNMATCHED
+        try:
+            sec.transfer(keys[_KEY_EK], keys[_KEY_AK], keys[_KEY_KEK])
+        except OSError:
+            return cosem.HARDWARE_FAULT  # not on flash: the keys in force stay
+        if self.objects.events is not None:
+            self.objects.events.keys_changed()
+        return cosem.SUCCESS
 
     def _associate(self, client_sap, buf, start, n):
         self._reset()
@@ -116,6 +168,7 @@ class AssociationService:
             return self._aare_reject(ctx, acse.DIAG_AUTHENTICATION_FAILURE, -1)
         if a.user_info < 0 or a.user_info_len < 2 or buf[a.user_info] != acse.GLO_INITIATE_REQUEST:
             return self._aare_reject(ctx, acse.DIAG_NO_REASON, -1)
+        sec.begin()  # keys transferred during an earlier association come into force
         r = self._r.reset(buf, a.user_info + 1, a.user_info + a.user_info_len)
         length = r.length()
         if length != r.remaining():

@@ -2,8 +2,9 @@
 # MIT license
 #
 # The object list is data (one row per object); attribute values are encoded straight into the
-# response buffer from the newest reading, the clock and the identity. The only method is the
-# association's reply_to_HLS_authentication (comms.dlms.association); the only writable
+# response buffer from the newest reading, the clock, the identity, the event logs and the
+# management keys' titles. The methods are the association's reply_to_HLS_authentication and
+# the security setup's global_key_transfer (comms.dlms.association); the only writable
 # attributes are the clock's, and only when the meter can move its RTC (set_clock: a meter that
 # carries the metering module; see meter.Meter.set_clock). The meter has no supply switch: no
 # disconnect-control object exists.
@@ -17,12 +18,22 @@
 #       time zone and DST parameters (2, 3, 5-8) when the RTC can be set. The meter keeps one
 #       zone rule (util.tz, Europe/Amsterdam, EU summer time): a write of 3 or 5-8 succeeds when
 #       it states that rule and is refused (other-reason) when it asks for another.
-#   Nobody reads the LLS secret (7) or the security setup reference (9: no security setup object
-#   yet) of the association.
+#   Nobody reads the LLS secret (7) of the association; its security_setup_reference (9) names
+#   0.0.43.0.0.255 for the management client, and is not readable by the public client (whose
+#   association has no security).
 # Invocation-counter objects (Data, double-long-unsigned):
 #   0.0.43.1.0.255  the meter's own counter for the management key (as comms.crypto.counter peeks it)
 #   0.0.43.1.1.255  the last counter the meter accepted from the management client; the client
 #                   must use a higher one next (0 before the first)
+# Event logs (profile generic, management only; rows from comms.events): the standard event log
+#   0.0.99.98.0.255 (clock, event code 0.0.96.11.0.255) and the power-failure event log
+#   1.0.99.97.0.255 (clock = end of the failure, duration 0.0.96.7.19.255 in s, as DSMR has it),
+#   by range (1) and by entry (2), capture period 0 (captured as events happen).
+# Security setup 0.0.43.0.0.255 (class 64 version 0, management only, read only): policy 3 (all
+#   APDUs authenticated and encrypted), suite 0, the client's and the meter's system titles;
+#   method 2 global_key_transfer when the keys file holds a master key (management.kek): new
+#   encryption, authentication and master keys wrapped with it (RFC 3394), in force from the
+#   next association (comms.dlms.security); security_activate (1) is not offered.
 from contract import reading as rd
 from micropython import const
 
@@ -35,6 +46,7 @@ CLASS_REGISTER = const(3)
 CLASS_PROFILE = const(7)
 CLASS_CLOCK = const(8)
 CLASS_ASSOCIATION_LN = const(15)
+CLASS_SECURITY_SETUP = const(64)
 
 # data-access-result
 SUCCESS = const(0)
@@ -57,6 +69,7 @@ READ_ONLY = const(1)
 WRITE_ONLY = const(2)
 READ_WRITE = const(3)
 
+UNIT_S = const(7)
 UNIT_W = const(27)
 UNIT_WH = const(30)
 
@@ -64,6 +77,9 @@ LN_CLOCK = b"\x00\x00\x01\x00\x00\xff"
 LN_ASSOCIATION = b"\x00\x00\x28\x00\x00\xff"
 LN_PROFILE = b"\x01\x00\x63\x01\x00\xff"
 LN_PROFILE_STATUS = b"\x00\x00\x60\x0a\x01\xff"
+LN_STANDARD_EVENT_LOG = b"\x00\x00\x63\x62\x00\xff"
+LN_POWER_FAILURE_LOG = b"\x01\x00\x63\x61\x00\xff"
+LN_SECURITY_SETUP = b"\x00\x00\x2b\x00\x00\xff"
 
 # object kinds
 _CLOCK = const(0)
@@ -75,6 +91,9 @@ _IC_SERVER = const(5)
 _IC_CLIENT = const(6)
 _ASSOCIATION = const(7)
 _PROFILE = const(8)
+_EVENT_CODE = const(9)
+_EVENT_LOG = const(10)
+_SECURITY_SETUP = const(11)
 
 _PUBLIC = const(1)
 _DAYS_MAX = const(31)
@@ -98,10 +117,22 @@ OBJECTS = (
     (b"\x01\x00\x01\x07\x00\xff", CLASS_REGISTER, _REGISTER, (rd.IMPORT_W, UNIT_W), 0),
     (b"\x01\x00\x02\x07\x00\xff", CLASS_REGISTER, _REGISTER, (rd.EXPORT_W, UNIT_W), 0),
     (LN_PROFILE, CLASS_PROFILE, _PROFILE, None, 0),
+    # the code of the newest entry of the standard event log, and the duration of the newest
+    # long power failure: the second column of each event log
+    (b"\x00\x00\x60\x0b\x00\xff", CLASS_DATA, _EVENT_CODE, None, 0),
+    (b"\x00\x00\x60\x07\x13\xff", CLASS_REGISTER, _REGISTER, (rd.PF_LOG + 1, UNIT_S), 0),
+    (LN_STANDARD_EVENT_LOG, CLASS_PROFILE, _EVENT_LOG, 0, 0),
+    (LN_POWER_FAILURE_LOG, CLASS_PROFILE, _EVENT_LOG, 1, 0),
+    (LN_SECURITY_SETUP, CLASS_SECURITY_SETUP, _SECURITY_SETUP, None, 0),
 )
 
-# profile columns: (class, logical name index in OBJECTS); attribute 2, data index 0 each
+# The columns of each profile (capture objects: indices in OBJECTS, attribute 2, data index 0
+# each; the clock first, as range reads need) and the A-XDR type of each column's values
+# (octet-string: the clock's date-time)
 PROFILE_COLUMNS = (0, 6, 7, 8, 9, 10)
+PROFILE_TYPES = b"\x09\x11\x06\x06\x06\x06"
+EVENT_LOG_COLUMNS = ((0, 14), (0, 15))  # standard: clock, event code; power failure: duration
+EVENT_LOG_TYPES = (b"\x09\x11", b"\x09\x06")
 CAPTURE_PERIOD = const(900)
 
 
@@ -115,6 +146,8 @@ def attribute_count(class_id):
         return 8
     if class_id == CLASS_CLOCK:
         return 9
+    if class_id == CLASS_SECURITY_SETUP:
+        return 5  # version 0
     return 9  # association LN, version 1
 
 
@@ -129,6 +162,8 @@ def method_count(class_id):
         return 6
     if class_id == CLASS_ASSOCIATION_LN:
         return 4
+    if class_id == CLASS_SECURITY_SETUP:
+        return 2
     return 0
 
 
@@ -179,6 +214,7 @@ class ObjectModel:
         self.clock = clock
         self.readings = readings
         self.profile = profile
+        self.events = None  # comms.events.EventLog: the event logs' rows, or None (empty logs)
         self.dt = datetime_codec
         self.equipment_id = identity["equipment_id"].encode()
         self.device_name = identity.get("logical_device_name", identity["equipment_id"]).encode()
@@ -201,16 +237,23 @@ class ObjectModel:
         if attr < 1 or attr > attribute_count(entry[1]) or not self.visible(index, management):
             return NO_ACCESS
         kind = entry[2]
-        if kind == _ASSOCIATION and (attr == 7 or attr == 9):
-            return NO_ACCESS  # the secret; security_setup_reference: no such object yet
+        if kind == _ASSOCIATION and (attr == 7 or (attr == 9 and not management)):
+            return NO_ACCESS  # the secret; the public association has no security setup
         if kind == _CLOCK and management and self.set_clock is not None and _CLOCK_WRITABLE >> attr & 1:
             return READ_WRITE
         return READ_ONLY
 
     def method_access(self, index, method, management):
-        """1 (access) or 0 (no access) of a method of OBJECTS[index]: only the management
-        client's reply_to_HLS_authentication."""
-        return 1 if management and OBJECTS[index][2] == _ASSOCIATION and method == 1 else 0
+        """1 (access) or 0 (no access) of a method of OBJECTS[index]: the management client's
+        reply_to_HLS_authentication, and its global_key_transfer when the meter holds a master
+        key."""
+        if not management:
+            return 0
+        kind = OBJECTS[index][2]
+        if kind == _SECURITY_SETUP:
+            sec = self.association.security
+            return 1 if method == 2 and sec is not None and sec.kek is not None else 0
+        return 1 if kind == _ASSOCIATION and method == 1 else 0
 
     def check(self, index, attr, management):
         """data-access-result for reading attribute attr of OBJECTS[index]."""
@@ -309,10 +352,12 @@ class ObjectModel:
             return self._register(entry[3], attr, b, o)
         if kind == _CLOCK:
             return self._clock(attr, b, o)
-        if kind == _PROFILE:
-            return self._profile(attr, b, o)
+        if kind == _PROFILE or kind == _EVENT_LOG:
+            return self._profile(index, attr, b, o)
         if kind == _ASSOCIATION:
             return self._association(attr, b, o)
+        if kind == _SECURITY_SETUP:
+            return self._security_setup(attr, b, o)
         # Data objects: attribute 2 only
         if kind == _EQUIPMENT_ID:
             return axdr.put_octets(b, o, self.equipment_id)
@@ -322,6 +367,9 @@ class ObjectModel:
             return axdr.put_tag_u32(b, o, axdr.DOUBLE_LONG_UNSIGNED, self.server_ic())
         if kind == _IC_CLIENT:
             return axdr.put_tag_u32(b, o, axdr.DOUBLE_LONG_UNSIGNED, self.client_ic())
+        if kind == _EVENT_CODE:
+            ev = self.events
+            return axdr.put_tag_u8(b, o, axdr.UNSIGNED, ev.last_code if ev is not None else 0)
         if kind == _PROFILE_STATUS:
             if not self.readings.copy_latest(self.reading):
                 return -TEMPORARY_FAILURE
@@ -338,6 +386,16 @@ class ObjectModel:
             return -TEMPORARY_FAILURE  # metrology has not published a reading yet
         v = self.reading[field]
         return axdr.put_tag_u32(b, o, axdr.DOUBLE_LONG_UNSIGNED, v if v > 0 else 0)
+
+    def _security_setup(self, attr, b, o):
+        """Security setup version 0 of the management association: every APDU authenticated
+        and encrypted (policy 3), suite 0 (AES-GCM-128), the two system titles."""
+        sec = self.association.security
+        if sec is None:
+            return -OBJECT_UNAVAILABLE  # no management keys: nobody associates to read it
+        if attr == 2 or attr == 3:
+            return axdr.put_tag_u8(b, o, axdr.ENUM, 3 if attr == 2 else 0)
+        return axdr.put_octets(b, o, sec.client_title if attr == 4 else sec.title)
 
     def clock_status(self, t):
         s = axdr.CLOCK_STATUS_DST if self.dt.local_time.is_summer(t) else 0
@@ -368,15 +426,36 @@ class ObjectModel:
             return axdr.put_tag_u8(b, o, axdr.BOOLEAN, 1)
         return axdr.put_tag_u8(b, o, axdr.ENUM, 1)  # 9 clock_base: internal crystal
 
-    def _profile(self, attr, b, o):
-        p = self.profile
+    def profile_rows(self, index):
+        """The rows of profile OBJECTS[index]: the quarter-hour profile or an event log (the
+        profile contract of comms.dlms.profile_buffer), None when this meter keeps none."""
+        entry = OBJECTS[index]
+        if entry[2] == _PROFILE:
+            return self.profile
+        ev = self.events
+        if ev is None:
+            return None
+        return ev.standard if entry[3] == 0 else ev.power
+
+    def profile_columns(self, index):
+        entry = OBJECTS[index]
+        return PROFILE_COLUMNS if entry[2] == _PROFILE else EVENT_LOG_COLUMNS[entry[3]]
+
+    def profile_types(self, index):
+        entry = OBJECTS[index]
+        return PROFILE_TYPES if entry[2] == _PROFILE else EVENT_LOG_TYPES[entry[3]]
+
+    def _profile(self, index, attr, b, o):
+        p = self.profile_rows(index)
         if attr == 3:
-            o = axdr.put_header(b, o, axdr.ARRAY, len(PROFILE_COLUMNS))
-            for index in PROFILE_COLUMNS:
-                o = capture_object(b, o, index)
+            columns = self.profile_columns(index)
+            o = axdr.put_header(b, o, axdr.ARRAY, len(columns))
+            for column in columns:
+                o = capture_object(b, o, column)
             return o
-        if attr == 4:
-            return axdr.put_tag_u32(b, o, axdr.DOUBLE_LONG_UNSIGNED, CAPTURE_PERIOD)
+        if attr == 4:  # the event logs are captured as events happen: period 0
+            period = CAPTURE_PERIOD if OBJECTS[index][2] == _PROFILE else 0
+            return axdr.put_tag_u32(b, o, axdr.DOUBLE_LONG_UNSIGNED, period)
         if attr == 5:  # sort_method: fifo
             return axdr.put_tag_u8(b, o, axdr.ENUM, 1)
         if attr == 6:  # sort_object: none (unsorted FIFO)
@@ -425,4 +504,6 @@ class ObjectModel:
             return o + 2
         if attr == 8:  # association_status: 0 non-associated, 1 pending, 2 associated
             return axdr.put_tag_u8(b, o, axdr.ENUM, a.state)
+        if attr == 9:  # security_setup_reference (the management association's)
+            return axdr.put_logical_name(b, o, LN_SECURITY_SETUP)
         return -OBJECT_UNAVAILABLE  # object_list (2) is streamed by the server (object_list)

@@ -25,7 +25,6 @@ _CIPHER_OVERHEAD = const(30)  # general-glo-ciphering header, SC, IC and tag
 _SRC_DONE = const(0)
 _SRC_VALUE = const(1)  # a value encoded in the server's _val
 _SRC_STREAM = const(2)  # the profile buffer or the object list, encoded as it goes out
-_PROFILE_INDEX = const(13)  # cosem.OBJECTS row of 1.0.99.1.0.255
 _ASSOCIATION_INDEX = const(2)  # cosem.OBJECTS row of 0.0.40.0.0.255
 MAX_LIST = const(16)  # attributes in one GET-with-list (gurux sends at most 10)
 _SERVICE_NOT_ALLOWED = const(1)  # exception-response state-error
@@ -72,7 +71,7 @@ class GetService:
         items = self._items
         for k in range(count):
             dar = self._parse_item(r, k, profile_free)
-            if not dar and items[3 * k] == _PROFILE_INDEX and items[3 * k + 1] == 2:
+            if not dar and _is_buffer(items[3 * k], items[3 * k + 1]):
                 profile_free = False
         self._n_items = count
         head = self._head
@@ -115,18 +114,21 @@ class GetService:
         else:
             dar = self.objects.check(index, attr, self.management)
         consumed = False
-        if not dar and index == _PROFILE_INDEX and attr == 2:
+        if not dar and _is_buffer(index, attr):
             if not profile_free:
                 dar = cosem.TEMPORARY_FAILURE
             else:
                 p = r.pos
+                objects = self.objects
+                self.buffer.bind(objects.profile_rows(index), objects.profile_columns(index),
+                                 objects.profile_types(index))
                 dar = self.buffer.select(r, selector)
                 consumed = True
                 if dar and selector:  # the reader may have stopped inside the parameters
                     r.pos = p
                     r.skip_data()
         elif not dar and selector:
-            dar = cosem.OTHER_REASON  # selective access is for the profile buffer only
+            dar = cosem.OTHER_REASON  # selective access is for the profile buffers only
         if selector and not consumed:
             r.skip_data()  # the parameters of a selection not made
         items = self._items
@@ -145,7 +147,7 @@ class GetService:
         dar = items[3 * k + 2]
         self._failed = False
         if not dar:
-            if index == _PROFILE_INDEX and attr == 2:
+            if _is_buffer(index, attr):
                 self._stream = self.buffer  # selected when the request was parsed
                 self._src = _SRC_STREAM
             elif index == _ASSOCIATION_INDEX and attr == 2:
@@ -273,3 +275,8 @@ class GetService:
             pt[s + 4] = 0  # no return parameters
             return self._reply(s, s + 5)
         return self._reply(s, s + 4)
+
+
+def _is_buffer(index, attr):
+    """Is this the buffer of a profile (the quarter-hour profile or an event log)?"""
+    return attr == 2 and cosem.OBJECTS[index][1] == cosem.CLASS_PROFILE

@@ -1,14 +1,18 @@
-# meterkast: the quarter-hour profile's buffer attribute, selected and streamed block by block
+# meterkast: a profile's buffer attribute (the quarter-hour profile, the event logs), selected
+# and streamed block by block
 # MIT license
 #
 # A profile holds up to `capacity` rows on flash; a full buffer is far larger than any response,
 # so rows are read and encoded one at a time straight into the outgoing block. The row count
-# (the array header) must be known first, so a selection is counted once, then emitted.
+# (the array header) must be known first, so a selection is counted once, then emitted. One
+# ProfileBuffer serves every profile of the server, one selection at a time: bind() names the
+# rows, their capture objects (cosem.OBJECTS indices, the clock first) and each column's type.
 #
-# Profile contract (metrology): entries_in_use(), capacity, read(index, out) -> bool with
-# index 0 = oldest and out = [t (meter epoch UTC), status, import_t1, import_t2, export_t1,
-# export_t2]; False means the entry failed its checksum and is skipped, never served.
-# Timestamps may repeat after the clock was set back, so a range is a scan, not a search.
+# Profile contract (the rows): entries_in_use(), capacity, read(index, out) -> bool with
+# index 0 = oldest and out[0] = t (meter epoch UTC), out[1..] the other columns' values (the
+# quarter-hour profile: status, import_t1, import_t2, export_t1, export_t2; comms.events: the
+# event code or the duration); False means the entry failed its checksum and is skipped, never
+# served. Timestamps may repeat after the clock was set back, so a range is a scan, not a search.
 #
 # A range bound whose deviation is specified is an instant: UTC = local + deviation minutes
 # (the convention of axdr.DateTimeCodec), compared with the rows' UTC times. A bound with an
@@ -25,8 +29,7 @@ from micropython import const
 
 from comms.dlms import axdr, cosem
 
-_COLUMNS = const(6)
-_ALL_COLUMNS = const(0x3F)
+_COLUMNS = const(6)  # the widest profile
 _ALL = const(0)
 _RANGE = const(1)
 _ENTRY = const(2)
@@ -39,6 +42,9 @@ class ProfileBuffer:
     def __init__(self, profile, datetime_codec):
         self.profile = profile
         self.dt = datetime_codec
+        self._capture = cosem.PROFILE_COLUMNS
+        self._types = cosem.PROFILE_TYPES
+        self._width = _COLUMNS
         self._row = array("i", [0] * _COLUMNS)
         self._last = array("i", [0] * _COLUMNS)
         self._enc = bytearray(64)
@@ -49,13 +55,21 @@ class ProfileBuffer:
 
     # ---- selection --------------------------------------------------------------------------
 
+    def bind(self, rows, columns, types):
+        """Serve these rows (the profile contract, or None: no rows) with these capture objects
+        (cosem.OBJECTS indices) and column types (A-XDR tags; octet-string: date-time)."""
+        self.profile = rows
+        self._capture = columns
+        self._types = types
+        self._width = len(columns)
+
     def select(self, reader, selector):
         """Parse selective-access parameters (reader at the Data after the selector byte;
         selector 0 = whole buffer) and count the rows. Returns a data-access-result."""
         self._kind = _ALL
         self._lo = 0
         self._hi = 0x7FFFFFFF
-        self._columns = _ALL_COLUMNS
+        self._columns = (1 << self._width) - 1
         try:
             if selector == 1:
                 self._parse_range(reader)
@@ -130,8 +144,8 @@ class ProfileBuffer:
         index = r.unsigned_value()
         obj = cosem.find(cls, r.buf, p)
         if attr == 2 and index == 0:
-            for c in range(_COLUMNS):
-                if cosem.PROFILE_COLUMNS[c] == obj:
+            for c in range(self._width):
+                if self._capture[c] == obj:
                     return c
         raise axdr.AxdrError("not a capture object")
 
@@ -147,8 +161,8 @@ class ProfileBuffer:
         self._hi = last - 1 if last > 0 else 0x7FFFFFFF
         if col_first < 1:
             col_first = 1
-        if col_last == 0 or col_last > _COLUMNS:
-            col_last = _COLUMNS
+        if col_last == 0 or col_last > self._width:
+            col_last = self._width
         mask = 0
         for c in range(col_first - 1, col_last):
             mask |= 1 << c
@@ -167,7 +181,7 @@ class ProfileBuffer:
         self.count = count
         self._cursor = self._lo if self._kind == _ENTRY else 0
         self._ncols = 0
-        for c in range(_COLUMNS):
+        for c in range(self._width):
             if self._columns & (1 << c):
                 self._ncols += 1
         self._encn = axdr.put_header(self._enc, 0, axdr.ARRAY, count)
@@ -231,16 +245,18 @@ class ProfileBuffer:
         e = self._enc
         o = axdr.put_header(e, 0, axdr.STRUCTURE, self._ncols)
         cols = self._columns
-        for c in range(_COLUMNS):
+        types = self._types
+        for c in range(self._width):
             last[c] = row[c]
             if not cols & (1 << c):
                 continue
-            if c == 0:
-                o = self.dt.put(e, o, row[0])
-            elif c == 1:
-                o = axdr.put_tag_u8(e, o, axdr.UNSIGNED, row[1])
+            tag = types[c]
+            if tag == axdr.OCTET_STRING:
+                o = self.dt.put(e, o, row[c])
+            elif tag == axdr.UNSIGNED:
+                o = axdr.put_tag_u8(e, o, axdr.UNSIGNED, row[c])
             else:
-                o = axdr.put_tag_u32(e, o, axdr.DOUBLE_LONG_UNSIGNED, row[c])
+                o = axdr.put_tag_u32(e, o, tag, row[c])
         self._encn = o
         self._encpos = 0
         self._emitted += 1
@@ -253,19 +269,17 @@ class ProfileBuffer:
         row = self._row
         last = self._last
         i = self._last_index
+        width = self._width
         for back in range(_RESYNC_DEPTH + 1):
             j = i - back
             if j < 0:
                 break
-            if (
-                p.read(j, row)
-                and row[0] == last[0]
-                and row[1] == last[1]
-                and row[2] == last[2]
-                and row[3] == last[3]
-                and row[4] == last[4]
-                and row[5] == last[5]
-            ):
+            if p.read(j, row):
+                c = 0
+                while c < width and row[c] == last[c]:
+                    c += 1
+                if c < width:
+                    continue
                 if back:
                     self._cursor -= back
                     self._shift += back

@@ -10,10 +10,18 @@
 #   theirs:  the last value accepted from each client system title, at <storage>/ic_rx_<title>
 #            (two slot files, see ReceivedCounter), written before the request it came with is
 #            acted on. A counter at or below it is a replay and is refused.
+#
+# Key rotation (security setup method 2, global_key_transfer, comms.dlms.association): the new
+# keys, unwrapped with the master key (kek), are written by comms.crypto.keystore.RotatedKeys
+# before the ACTION is answered, and take effect at the next association (the association that
+# transferred them ends with the keys it began with). Neither counter restarts with a new key:
+# ours goes on rising, so no IV (title || counter) is ever used twice under any key, even a key
+# used before; the client goes on above the last counter accepted (0.0.43.1.1.255).
 from micropython import const
 
 from comms.crypto.counter import InvocationCounter
 from comms.crypto.gcm import Gcm
+from comms.crypto.keystore import RotatedKeys
 
 SC_AUTH_ENC = const(0x30)
 SC_AUTH = const(0x10)
@@ -104,8 +112,16 @@ class Security:
     def __init__(self, keys, storage, floor=0, on_reserve=None):
         self.title = bytes(keys["system_title"])
         self.client_title = bytes(keys["client_system_title"])
-        self.ak = bytes(keys["ak"])
-        self.gcm = Gcm(bytes(keys["ek"]), max_len=1056)
+        self.rotation = RotatedKeys(storage, keys)
+        rotated = self.rotation.keys
+        if rotated is None:
+            self.ek = bytes(keys["ek"])
+            self.ak = bytes(keys["ak"])
+            self.kek = keys.get("kek")  # the master key; None: keys cannot be transferred
+        else:
+            self.ek, self.ak, self.kek = rotated
+        self._next = None  # keys transferred, in force from the next association
+        self.gcm = Gcm(self.ek, max_len=1056)
         self.counter = InvocationCounter(storage + "/ic_mgmt", floor=floor, on_reserve=on_reserve)
         self.received = ReceivedCounter(storage + "/ic_rx_" + _hex(self.client_title))
         self._aad = bytearray(1 + len(self.ak))
@@ -182,6 +198,27 @@ class Security:
         tag = self.hls_tag(self.title, ic, ctos)
         dst[o + 5 : o + 5 + TAG_LEN] = tag
         return o + 5 + TAG_LEN
+
+    def transfer(self, ek, ak, kek):
+        """New keys (None: unchanged) from the next association on; persisted first (raises
+        OSError when the flash did not take them: nothing changes)."""
+        cur = self._next or (self.ek, self.ak, self.kek)
+        new = (ek or cur[0], ak or cur[1], kek or cur[2])
+        self.rotation.save(new[0], new[1], new[2])
+        self._next = new
+
+    def wrapping_key(self):
+        """The master key the next transferred keys are wrapped with (the newest one)."""
+        return self._next[2] if self._next else self.kek
+
+    def begin(self):
+        """A new association: keys transferred since the last one come into force."""
+        if self._next is None:
+            return
+        self.ek, self.ak, self.kek = self._next
+        self._next = None
+        self.gcm.rekey(self.ek)
+        self._aad[1:] = self.ak
 
     def server_counter(self):
         return self.counter.peek()

@@ -17,6 +17,8 @@
 #   storage   directory for the invocation-counter files (ic_mgmt, ic_rx_<client title>);
 #             None also leaves management off, since a counter that restarts from 1 after a
 #             reboot would reuse GCM nonces
+#   events    comms.events.EventLog (keyword; the standard and power-failure event logs the
+#             management client reads), or None: both logs are served empty
 #
 # Clients (by HDLC client SAP):
 #   16  public: LN context without ciphering, no authentication; clock, logical device name,
@@ -27,8 +29,9 @@
 #       0xCC/0xCD/0xCF), in the form of the request
 #
 # Services: GET (normal, with-list, with data blocks), SET-normal (the clock, management client
-# only, when the meter can move its RTC: set_clock), ACTION (HLS pass 3). The AARE offers each
-# client what it can use (comms.dlms.acse conformance blocks).
+# only, when the meter can move its RTC: set_clock), ACTION (HLS pass 3; global_key_transfer of
+# the security setup, management client only, when the keys file holds a master key). The AARE
+# offers each client what it can use (comms.dlms.acse conformance blocks).
 #
 # Refusals are DLMS answers, never a dropped link: AARE rejected with an ACSE diagnostic,
 # data-access-result in GET/ACTION responses, exception-response for APDUs that cannot be
@@ -73,10 +76,11 @@ _INVOCATION_COUNTER_ERROR = const(6)
 
 class DlmsServer(AssociationService, GetService):
     def __init__(self, clock, readings, profile, identity, keys, storage, floor=0, on_reserve=None,
-                 security=None):
+                 security=None, events=None):
         self.clock = clock
         self.dt = axdr.DateTimeCodec()
         self.objects = cosem.ObjectModel(clock, readings, profile, identity, self.dt)
+        self.objects.events = events
         self.objects.association = self
         self.buffer = ProfileBuffer(profile, self.dt)
         self.object_list = ObjectList(self.objects)

@@ -466,6 +466,7 @@ class LinkGuard:
         self.swaps = swaps
         for k in range(4):
             self.offset[k] = offsets[k]
+        self.fw[0] = -1  # its firmware version is not kept: the next identity states it
 
     def heard(self, now):
         """A frame arrived that is not judged here (a capture copy): the link is alive."""
@@ -501,8 +502,9 @@ class LinkGuard:
             return False
         fw = self.fw
         if fw[0] != ident[_ID_FW] or fw[1] != ident[_ID_FW + 1] or fw[2] != ident[_ID_FW + 2]:
-            self.log(now, EV_FIRMWARE, (ident[_ID_FW] << 16) | (ident[_ID_FW + 1] << 8)
-                     | ident[_ID_FW + 2])
+            if fw[0] >= 0:  # (after a restart of comms the version is learnt, not changed)
+                self.log(now, EV_FIRMWARE, (ident[_ID_FW] << 16) | (ident[_ID_FW + 1] << 8)
+                         | ident[_ID_FW + 2])
             for k in range(3):
                 fw[k] = ident[_ID_FW + k]
         return True

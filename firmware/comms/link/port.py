@@ -16,7 +16,9 @@
 # profile copy has confirmed it. The guard's per-register offsets and the metering module it
 # knows are kept on comms' flash ("link.st", CRC'd), so a restart of the comms module neither
 # forgets a module swap nor serves a register below what it served before. The guard's events
-# are reported as they are logged ({"ev":"link",...}) and stay readable in its ring.
+# are reported as they are logged ({"ev":"link",...}) and stay readable in its ring; with an
+# event log (comms.events) they go to the standard event log too, as do the power failures the
+# believed readings show.
 import struct
 import sys
 from array import array
@@ -45,8 +47,10 @@ class LinkPort:
     root: comms' flash root for the guard's state, or None; clock: comms.link.clock.LinkClock;
     rating: (phases, Un in 0.1 V, Imax in mA) from comms' own configuration."""
 
-    def __init__(self, uart, readings, store, root, clock, report, rating=(3, 2300, 60000)):
+    def __init__(self, uart, readings, store, root, clock, report, rating=(3, 2300, 60000),
+                 events=None):
         self.uart = uart
+        self.events = events  # comms.events.EventLog, or None
         self.readings = readings
         self.store = store
         self.clock = clock
@@ -139,6 +143,8 @@ class LinkPort:
                 b[o + k] = r[k]
             q.commit()
             self.clock.set(r[0])
+            if self.events is not None:
+                self.events.reading(r)  # power failures not logged yet
             if g.next < 0:
                 n = dec.status[ST_CAPTURES]
                 if n > 0:
@@ -178,6 +184,10 @@ class LinkPort:
             self._reported += 1
             code = ev[1]
             name = EVENT_NAMES[code] if code < len(EVENT_NAMES) else "event"
+            if self.events is not None:  # at the meter time of the event (now is mono)
+                clock = self.clock
+                t = clock.utc() - (clock.mono() - ev[0]) if clock.valid() else 0
+                self.events.link(code, ev[2], t)
             self.report.line('{"ev":"link","what":"%s","detail":%d,"at":%d}' % (name, ev[2], ev[0]))
 
     def poll(self):

@@ -126,6 +126,41 @@ def read_profile(fs, folder=L.PROFILE_DIR):
     return entries
 
 
+def read_events(fs, name=L.EVENT_FILE):
+    """The comms module's event logs (comms.events): the standard event log and the power-failure
+    event log, oldest first, each record believed as the firmware believes it (crc, region,
+    number); None when the meter keeps none."""
+    raw = _read(fs, name)
+    if raw is None:
+        return None
+    regions = ((L.EVENT_STATE, 0, L.EVENT_STATE_SLOTS),
+               (L.EVENT_STANDARD, L.EVENT_STATE_SLOTS, L.EVENT_STANDARD_ENTRIES),
+               (L.EVENT_POWER, L.EVENT_STATE_SLOTS + L.EVENT_STANDARD_ENTRIES,
+                L.EVENT_POWER_ENTRIES))
+    found = {}
+    for region, base, count in regions:
+        records = {}
+        for slot in range(base, base + count):
+            off = slot * L.EVENT_SIZE
+            chunk = raw[off : off + L.EVENT_SIZE]
+            if len(chunk) < L.EVENT_SIZE:
+                break
+            if zlib.crc32(chunk[:L.EVENT_BODY]) != struct.unpack_from("<I", chunk, L.EVENT_BODY)[0]:
+                continue
+            v = struct.unpack_from(L.EVENT_FMT, chunk)
+            if v[2] == region and v[0] % count == slot - base:
+                records[v[0]] = v
+        newest = max(records) if records else -1
+        found[region] = [records[n] for n in sorted(records) if n > newest - count]
+    state = found[L.EVENT_STATE]
+    return {
+        "standard": [{"time": iso(v[1]), "code": v[3], "value": v[5]}
+                     for v in found[L.EVENT_STANDARD]],
+        "power_failures": [{"end": iso(v[1]), "duration_s": v[5]} for v in found[L.EVENT_POWER]],
+        "power_failures_seen": [state[-1][5], state[-1][6]] if state else None,
+    }
+
+
 def dump(path):
     fs = open_image(path)
     rec, slots = read_registers(fs)
@@ -133,6 +168,9 @@ def dump(path):
     copy = read_profile(fs, L.PROFILE_COPY_DIR)
     if copy:
         out["comms_profile"] = copy
+    events = read_events(fs)
+    if events is not None:
+        out["events"] = events
     if rec is not None:
         out.update(rec)
     else:

@@ -1,0 +1,208 @@
+# Key rotation under the real MicroPython: RFC 3394 unwrap (comms.crypto.keywrap) on the RFC's
+# vectors, and the security setup's global_key_transfer (0.0.43.0.0.255 method 2) on a DLMS
+# server: only the associated management client of a meter with a master key may call it; the
+# new keys are persisted (comms.crypto.keystore.RotatedKeys) before the answer and take effect at
+# the next association; the old keys are refused from then on, also after a restart; a keys file
+# provisioned anew wins over keys rotated under the old one; the server's invocation counter
+# never goes back (no IV is used twice under any key); a power cut at any flash step of the
+# rotation leaves the old keys or the new ones in force, never neither.
+import os
+
+import cryptolib
+import vfs
+from comms.crypto.gcm import Gcm
+from comms.crypto.keystore import RotatedKeys
+from comms.crypto.keywrap import unwrap
+from comms.events import EventLog
+from dlms_fw_client import AK, EK, FwClient, fail, keys
+from p3_fakes import PowerCut, RamFlash, build_server, mount_ram
+from p3_objects import PublicClient, parse_object_list
+
+STORE = mount_ram(RamFlash(96), "/kt", fresh=True)
+SETUP = b"\x00\x00\x2b\x00\x00\xff"
+ASSOCIATION = b"\x00\x00\x28\x00\x00\xff"
+CLOCK = b"\x00\x00\x01\x00\x00\xff"
+KEK = bytes(range(0x40, 0x50))
+EK2 = bytes(range(0x60, 0x70))
+AK2 = bytes(range(0x70, 0x80))
+KEK2 = bytes(range(0x80, 0x90))
+_dirs = [0]
+_servers = []  # keep every server referenced (see test_dlms_objects)
+
+
+def check(cond, msg):
+    if not cond:
+        fail(msg)
+
+
+def fresh():
+    _dirs[0] += 1
+    d = "%s/%d" % (STORE, _dirs[0])
+    os.mkdir(d)
+    return d
+
+
+def wrap(kek, key):
+    """RFC 3394 section 2.2.1, written here from the RFC (the firmware only unwraps)."""
+    aes = cryptolib.aes(kek, 1)
+    n = len(key) // 8
+    a = bytearray(b"\xa6" * 8)
+    r = bytearray(key)
+    b = bytearray(16)
+    for j in range(6):
+        for i in range(1, n + 1):
+            b[0:8] = a
+            b[8:16] = r[8 * (i - 1) : 8 * i]
+            aes.encrypt(b, b)
+            t = n * j + i
+            for k in range(8):
+                a[k] = b[k] ^ ((t >> (56 - 8 * k)) & 0xFF)
+            r[8 * (i - 1) : 8 * i] = b[8:16]
+    return bytes(a + r)
+
+
+def transfer_request(items):
+    """ACTION-request-normal: global_key_transfer with [(key_id, wrapped key)]."""
+    p = b"\x01" + bytes((len(items),))
+    for key_id, wrapped in items:
+        p += b"\x02\x02\x16" + bytes((key_id,)) + b"\x09" + bytes((len(wrapped),)) + wrapped
+    return b"\xc3\x01\xc1\x00\x40" + SETUP + b"\x02\x01" + p
+
+
+SUCCESS = b"\xc7\x01\xc1\x00\x00"
+
+# -- RFC 3394 section 4.1: 128-bit KEK, 128-bit key ------------------------------------------------
+kek = bytes(range(16))
+key = bytes.fromhex("00112233445566778899AABBCCDDEEFF")
+wrapped = bytes.fromhex("1FA68B0A8112B447AEF34BD8FB5A7B829D3E862371D2CFE5")
+check(wrap(kek, key) == wrapped, "the test's own wrap gives the RFC's vector")
+out = bytearray(16)
+check(unwrap(kek, wrapped, out) and bytes(out) == key, "unwrap: the RFC's key")
+for i in (0, 8, 23):
+    bad = bytearray(wrapped)
+    bad[i] ^= 0x01
+    check(not unwrap(kek, bad, out), "an altered byte %d fails the integrity check" % i)
+check(not unwrap(KEK, wrapped, out), "another KEK fails")
+check(not unwrap(kek, wrapped[:16], out), "too short: refused")
+out24 = bytearray(24)
+check(unwrap(kek, wrap(kek, key + bytes(8)), out24) and bytes(out24) == key + bytes(8),
+      "three blocks")
+
+# Gcm.rekey: a key rotated in the same buffers encrypts as a Gcm made with it, both kernels
+iv = bytes(range(12))
+for impl in ("viper", "bytecode"):
+    g = Gcm(EK, max_len=64, impl=impl)
+    g.rekey(EK2)
+    want = Gcm(EK2, max_len=64, impl=impl).encrypt(iv, b"aad", b"plaintext of the test")
+    check(g.encrypt(iv, b"aad", b"plaintext of the test") == want, "rekey %s" % impl)
+
+# -- who may call it -------------------------------------------------------------------------------
+d = fresh()
+server, _, clock = build_server(d, keys=keys(kek=KEK))
+_servers.append(server)
+log = EventLog(d, clock)
+server.objects.events = log
+c = FwClient(server, 1)
+c.associate()
+listed = {o[2]: o for o in parse_object_list(c.get(15, ASSOCIATION, 2))}
+check(listed[SETUP][4] == {1: 0, 2: 1}, "with a master key: global_key_transfer offered")
+pub_server = build_server(fresh(), keys=keys(kek=KEK))[0]
+_servers.append(pub_server)
+pub = PublicClient(pub_server)
+answer = pub.call(transfer_request([(0, wrap(KEK, EK2))]))
+check(answer == b"\xc7\x01\xc1\x03\x00", "public client: read-write-denied %s" % answer)
+no_kek = build_server(fresh(), keys=keys())[0]
+_servers.append(no_kek)
+c0 = FwClient(no_kek, 1)
+c0.associate()
+answer = c0.call(transfer_request([(0, wrap(KEK, EK2))]))
+check(answer == b"\xc7\x01\xc1\x03\x00", "no master key: read-write-denied %s" % answer)
+
+# -- refused transfers change nothing ----------------------------------------------------------------
+rot = server.security.rotation
+for items, result in (
+    ([(0, wrap(KEK2, EK2))], 250),  # wrapped with another master key
+    ([(0, wrap(KEK, EK2)), (0, wrap(KEK, AK2))], 250),  # a key twice
+    ([(1, wrap(KEK, EK2))], 250),  # the broadcast key: none here
+    ([(0, wrap(KEK, EK2)), (2, wrap(KEK, AK2)[:23] + b"\x00")], 250),  # one altered: none taken
+    ([(0, wrap(KEK, EK2)[:16])], 12),  # not 24 octets
+):
+    answer = c.call(transfer_request(items))
+    check(answer == b"\xc7\x01\xc1" + bytes((result,)) + b"\x00", "refused %d: %s" % (result, answer))
+check(rot.seq == 0 and rot.keys is None, "nothing persisted")
+check(log.standard.entries_in_use() == 0, "a refused transfer is no key change")
+
+# -- a transfer: persisted, then in force from the next association ---------------------------------
+answer = c.call(transfer_request([(0, wrap(KEK, EK2)), (2, wrap(KEK, AK2))]))
+check(answer == SUCCESS, "transfer answered success %s" % answer)
+check(rot.seq == 1 and rot.keys == (EK2, AK2, KEK), "persisted before the answer")
+check(log.standard.entries_in_use() == 1 and log.last_code == 48, "event 48: global key(s) changed")
+check(c.get(8, CLOCK, 2)[:2] == b"\x09\x0c", "the association goes on with the keys it began with")
+last_ic = c.server_ic
+# the old keys are refused at the next association; the new ones work, counters go on rising
+old = FwClient(server, c.ic)
+server.link_up(1)
+aare = old.send(old.aarq())
+check(b"\xa3\x05\xa1\x03\x02\x01\x0d" in aare, "old keys: authentication failure")
+new = FwClient(server, c.ic + 10, ek=EK2, ak=AK2)
+new.server_ic = last_ic  # the server's counter never goes back: no IV twice under any key
+new.associate()
+check(new.get(8, CLOCK, 2)[:2] == b"\x09\x0c", "new keys read the clock")
+last_ic = new.server_ic
+# the master key too; the next transfer is wrapped with the new one, even in the same association
+answer = new.call(transfer_request([(3, wrap(KEK, KEK2))]))
+check(answer == SUCCESS and rot.keys == (EK2, AK2, KEK2), "master key rotated")
+answer = new.call(transfer_request([(2, wrap(KEK, AK))]))
+check(answer == b"\xc7\x01\xc1\xfa\x00", "the old master key no longer wraps")
+answer = new.call(transfer_request([(2, wrap(KEK2, AK))]))
+check(answer == SUCCESS and rot.keys == (EK2, AK, KEK2) and rot.seq == 3, "wrapped with the new")
+last_ic = new.server_ic
+
+# -- after a restart: the rotated keys are in force --------------------------------------------------
+server2 = build_server(d, keys=keys(kek=KEK))[0]
+_servers.append(server2)
+check(server2.security.kek == KEK2, "restart: the rotated master key")
+old = FwClient(server2, new.ic + 10, ek=EK2, ak=AK2)
+server2.link_up(1)
+aare = old.send(old.aarq())
+check(b"\xa3\x05\xa1\x03\x02\x01\x0d" in aare, "restart: the replaced authentication key fails")
+c3 = FwClient(server2, new.ic + 20, ek=EK2, ak=AK)
+c3.server_ic = last_ic
+c3.associate()
+check(c3.get(8, CLOCK, 2)[:2] == b"\x09\x0c", "restart: the rotated keys read")
+# a keys file provisioned anew (other management keys) wins over keys rotated under the old one
+server3 = build_server(d, keys=dict(keys(kek=KEK), ek=EK2))[0]
+_servers.append(server3)
+check(server3.security.ek == EK2 and server3.security.ak == AK and server3.security.kek == KEK,
+      "another keys file: its own keys")
+
+# -- power cuts at every flash step of a rotation ----------------------------------------------------
+flash = RamFlash(64)
+base = keys(kek=KEK)
+steps = 0
+cuts = 0
+while True:
+    mount_ram(flash, "/kt_cut", fresh=True)
+    rk = RotatedKeys("/kt_cut", base)
+    rk.save(EK2, AK2, KEK)  # a first rotation, done
+    flash.steps_left = steps
+    try:
+        RotatedKeys("/kt_cut", base).save(EK, AK2, KEK2)
+        done = True
+    except PowerCut:
+        done = False
+        cuts += 1
+        try:
+            vfs.umount("/kt_cut")  # with the power still off: nothing more reaches the flash
+        except Exception:
+            pass
+    flash.steps_left = -1
+    mount_ram(flash, "/kt_cut")
+    got = RotatedKeys("/kt_cut", base).keys
+    if done:
+        check(got == (EK, AK2, KEK2), "no cut: the new keys")
+        break
+    check(got in ((EK2, AK2, KEK), (EK, AK2, KEK2)), "cut at step %d: %s" % (steps, got))
+    steps += 1
+check(cuts > 2, "cuts hit the rotation %d times" % cuts)
+print("OK")
