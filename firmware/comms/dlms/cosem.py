@@ -34,6 +34,7 @@
 #   method 2 global_key_transfer when the keys file holds a master key (management.kek): new
 #   encryption, authentication and master keys wrapped with it (RFC 3394), in force from the
 #   next association (comms.dlms.security); security_activate (1) is not offered.
+from contract import obis as ob
 from contract import reading as rd
 from micropython import const
 
@@ -73,13 +74,13 @@ UNIT_S = const(7)
 UNIT_W = const(27)
 UNIT_WH = const(30)
 
-LN_CLOCK = b"\x00\x00\x01\x00\x00\xff"
-LN_ASSOCIATION = b"\x00\x00\x28\x00\x00\xff"
-LN_PROFILE = b"\x01\x00\x63\x01\x00\xff"
-LN_PROFILE_STATUS = b"\x00\x00\x60\x0a\x01\xff"
-LN_STANDARD_EVENT_LOG = b"\x00\x00\x63\x62\x00\xff"
-LN_POWER_FAILURE_LOG = b"\x01\x00\x63\x61\x00\xff"
-LN_SECURITY_SETUP = b"\x00\x00\x2b\x00\x00\xff"
+LN_CLOCK = ob.ln(ob.CLOCK)
+LN_ASSOCIATION = ob.ln(ob.ASSOCIATION)
+LN_PROFILE = ob.ln(ob.PROFILE)
+LN_PROFILE_STATUS = ob.ln(ob.PROFILE_STATUS)
+LN_STANDARD_EVENT_LOG = ob.ln(ob.EVENT_LOG)
+LN_POWER_FAILURE_LOG = ob.ln(ob.POWER_FAILURE_LOG)
+LN_SECURITY_SETUP = ob.ln(ob.SECURITY_SETUP)
 
 # object kinds
 _CLOCK = const(0)
@@ -104,23 +105,23 @@ _CLOCK_WRITABLE = const(0x1EC)
 # (logical name, class, kind, argument, access); registers: argument = (reading field, unit)
 OBJECTS = (
     (LN_CLOCK, CLASS_CLOCK, _CLOCK, None, _PUBLIC),
-    (b"\x00\x00\x2a\x00\x00\xff", CLASS_DATA, _DEVICE_NAME, None, _PUBLIC),
+    (ob.ln(ob.DEVICE_NAME), CLASS_DATA, _DEVICE_NAME, None, _PUBLIC),
     (LN_ASSOCIATION, CLASS_ASSOCIATION_LN, _ASSOCIATION, None, _PUBLIC),
-    (b"\x00\x00\x2b\x01\x00\xff", CLASS_DATA, _IC_SERVER, None, _PUBLIC),
-    (b"\x00\x00\x2b\x01\x01\xff", CLASS_DATA, _IC_CLIENT, None, _PUBLIC),
-    (b"\x00\x00\x60\x01\x00\xff", CLASS_DATA, _EQUIPMENT_ID, None, 0),
+    (ob.ln(ob.IC_SERVER), CLASS_DATA, _IC_SERVER, None, _PUBLIC),
+    (ob.ln(ob.IC_CLIENT), CLASS_DATA, _IC_CLIENT, None, _PUBLIC),
+    (ob.ln(ob.EQUIPMENT_ID_P3), CLASS_DATA, _EQUIPMENT_ID, None, 0),
     (LN_PROFILE_STATUS, CLASS_DATA, _PROFILE_STATUS, None, 0),
-    (b"\x01\x00\x01\x08\x01\xff", CLASS_REGISTER, _REGISTER, (rd.IMPORT_T1_WH, UNIT_WH), 0),
-    (b"\x01\x00\x01\x08\x02\xff", CLASS_REGISTER, _REGISTER, (rd.IMPORT_T2_WH, UNIT_WH), 0),
-    (b"\x01\x00\x02\x08\x01\xff", CLASS_REGISTER, _REGISTER, (rd.EXPORT_T1_WH, UNIT_WH), 0),
-    (b"\x01\x00\x02\x08\x02\xff", CLASS_REGISTER, _REGISTER, (rd.EXPORT_T2_WH, UNIT_WH), 0),
-    (b"\x01\x00\x01\x07\x00\xff", CLASS_REGISTER, _REGISTER, (rd.IMPORT_W, UNIT_W), 0),
-    (b"\x01\x00\x02\x07\x00\xff", CLASS_REGISTER, _REGISTER, (rd.EXPORT_W, UNIT_W), 0),
+    (ob.ln(ob.IMPORT_T1), CLASS_REGISTER, _REGISTER, (rd.IMPORT_T1_WH, UNIT_WH), 0),
+    (ob.ln(ob.IMPORT_T2), CLASS_REGISTER, _REGISTER, (rd.IMPORT_T2_WH, UNIT_WH), 0),
+    (ob.ln(ob.EXPORT_T1), CLASS_REGISTER, _REGISTER, (rd.EXPORT_T1_WH, UNIT_WH), 0),
+    (ob.ln(ob.EXPORT_T2), CLASS_REGISTER, _REGISTER, (rd.EXPORT_T2_WH, UNIT_WH), 0),
+    (ob.ln(ob.IMPORT_W), CLASS_REGISTER, _REGISTER, (rd.IMPORT_W, UNIT_W), 0),
+    (ob.ln(ob.EXPORT_W), CLASS_REGISTER, _REGISTER, (rd.EXPORT_W, UNIT_W), 0),
     (LN_PROFILE, CLASS_PROFILE, _PROFILE, None, 0),
     # the code of the newest entry of the standard event log, and the duration of the newest
     # long power failure: the second column of each event log
-    (b"\x00\x00\x60\x0b\x00\xff", CLASS_DATA, _EVENT_CODE, None, 0),
-    (b"\x00\x00\x60\x07\x13\xff", CLASS_REGISTER, _REGISTER, (rd.PF_LOG + 1, UNIT_S), 0),
+    (ob.ln(ob.EVENT_CODE), CLASS_DATA, _EVENT_CODE, None, 0),
+    (ob.ln(ob.POWER_FAILURE_DURATION), CLASS_REGISTER, _REGISTER, (rd.PF_LOG + 1, UNIT_S), 0),
     (LN_STANDARD_EVENT_LOG, CLASS_PROFILE, _EVENT_LOG, 0, 0),
     (LN_POWER_FAILURE_LOG, CLASS_PROFILE, _EVENT_LOG, 1, 0),
     (LN_SECURITY_SETUP, CLASS_SECURITY_SETUP, _SECURITY_SETUP, None, 0),

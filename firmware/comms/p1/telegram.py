@@ -8,61 +8,15 @@
 from micropython import const
 
 from comms.p1.crc16 import Crc16Arc
+from contract import obis as ob
 from contract import reading as rd
 from util.tz import LocalTime, civil_into
 
 _MAX = const(2048)
 _HEX = b"0123456789ABCDEF"
 
-# Value kinds
-_V_TIME = const(1)  # YYMMDDhhmmssS/W
-_V_KWH = const(2)  # Wh field -> 000000.000*kWh
-_V_KW = const(3)  # W field -> 00.000*kW
-_V_COUNT5 = const(4)  # 00000
-_V_TARIFF = const(5)  # 0001
-_V_VOLT = const(6)  # 0.1 V -> 000.0*V
-_V_AMP = const(7)  # mA -> 000*A
-_V_PFLOG = const(8)  # power failure event log
-_V_ID = const(9)  # equipment id, hex of ASCII
-_V_TEXT = const(10)  # empty text message
-
-# (OBIS prefix incl. '(', kind, reading field, phase-dependent: 0 = always, n = only if phases >= n)
-_LINES = (
-    (b"1-3:0.2.8(50", 0, 0, 0),
-    (b"0-0:1.0.0(", _V_TIME, rd.T, 0),
-    (b"0-0:96.1.1(", _V_ID, 0, 0),
-    (b"1-0:1.8.1(", _V_KWH, rd.IMPORT_T1_WH, 0),
-    (b"1-0:1.8.2(", _V_KWH, rd.IMPORT_T2_WH, 0),
-    (b"1-0:2.8.1(", _V_KWH, rd.EXPORT_T1_WH, 0),
-    (b"1-0:2.8.2(", _V_KWH, rd.EXPORT_T2_WH, 0),
-    (b"0-0:96.14.0(", _V_TARIFF, rd.TARIFF, 0),
-    (b"1-0:1.7.0(", _V_KW, rd.IMPORT_W, 0),
-    (b"1-0:2.7.0(", _V_KW, rd.EXPORT_W, 0),
-    (b"0-0:96.7.21(", _V_COUNT5, rd.POWER_FAILURES, 0),
-    (b"0-0:96.7.9(", _V_COUNT5, rd.LONG_POWER_FAILURES, 0),
-    (b"1-0:99.97.0(", _V_PFLOG, rd.PF_LOG_N, 0),
-    (b"1-0:32.32.0(", _V_COUNT5, rd.SAGS, 1),
-    (b"1-0:52.32.0(", _V_COUNT5, rd.SAGS + 1, 2),
-    (b"1-0:72.32.0(", _V_COUNT5, rd.SAGS + 2, 3),
-    (b"1-0:32.36.0(", _V_COUNT5, rd.SWELLS, 1),
-    (b"1-0:52.36.0(", _V_COUNT5, rd.SWELLS + 1, 2),
-    (b"1-0:72.36.0(", _V_COUNT5, rd.SWELLS + 2, 3),
-    (b"0-0:96.13.0(", _V_TEXT, 0, 0),
-    (b"1-0:32.7.0(", _V_VOLT, rd.VOLTAGE_DV, 1),
-    (b"1-0:52.7.0(", _V_VOLT, rd.VOLTAGE_DV + 1, 2),
-    (b"1-0:72.7.0(", _V_VOLT, rd.VOLTAGE_DV + 2, 3),
-    (b"1-0:31.7.0(", _V_AMP, rd.CURRENT_MA, 1),
-    (b"1-0:51.7.0(", _V_AMP, rd.CURRENT_MA + 1, 2),
-    (b"1-0:71.7.0(", _V_AMP, rd.CURRENT_MA + 2, 3),
-    (b"1-0:21.7.0(", _V_KW, rd.PHASE_IMPORT_W, 1),
-    (b"1-0:41.7.0(", _V_KW, rd.PHASE_IMPORT_W + 1, 2),
-    (b"1-0:61.7.0(", _V_KW, rd.PHASE_IMPORT_W + 2, 3),
-    (b"1-0:22.7.0(", _V_KW, rd.PHASE_EXPORT_W, 1),
-    (b"1-0:42.7.0(", _V_KW, rd.PHASE_EXPORT_W + 1, 2),
-    (b"1-0:62.7.0(", _V_KW, rd.PHASE_EXPORT_W + 2, 3),
-)
-
-
+# The lines, their OBIS codes and value kinds are contract.obis's P1_LINES; a line's code is
+# written from its logical name's value groups ("1-0:1.8.1"), so no text copy of it is kept.
 class TelegramBuilder:
     """Builds telegrams for one meter: header and equipment id are fixed at construction."""
 
@@ -97,6 +51,26 @@ class TelegramBuilder:
             value //= 10
         return pos + width
 
+    def _number(self, pos, value):
+        """value (0..255) in as few digits as it needs."""
+        width = 1 if value < 10 else 2 if value < 100 else 3
+        return self._digits(pos, value, width)
+
+    def _obis(self, pos, index):
+        """A logical name of contract.obis as P1 writes it, A-B:C.D.E (F, 255, is not written)."""
+        b = self.buf
+        ln = ob.LNS
+        at = 6 * index
+        pos = self._number(pos, ln[at])
+        b[pos] = 45  # '-'
+        pos = self._number(pos + 1, ln[at + 1])
+        b[pos] = 58  # ':'
+        pos = self._number(pos + 1, ln[at + 2])
+        b[pos] = 46  # '.'
+        pos = self._number(pos + 1, ln[at + 3])
+        b[pos] = 46
+        return self._number(pos + 1, ln[at + 4])
+
     def _fixed(self, pos, value, int_width, decimals):
         """value / 10**decimals with fixed integer and decimal widths, e.g. 001234.567."""
         scale = 1
@@ -128,43 +102,52 @@ class TelegramBuilder:
         pos = self._put(0, self._header)
         pos = self._put(pos, b"\r\n\r\n")
         phases = self.phases
-        for li in range(len(_LINES)):  # by index: iterating a tuple would allocate
-            line = _LINES[li]
-            if line[3] > phases:
+        lines = ob.P1_LINES
+        o = -4
+        end = len(lines) - 4
+        while o < end:  # a bytes table, four bytes a line: reading it allocates nothing
+            o += 4
+            if lines[o + 3] > phases:
                 continue
-            prefix = line[0]
-            kind = line[1]
-            field = line[2]
-            pos = self._put(pos, prefix)
-            if kind == _V_TIME:
+            kind = lines[o + 1]
+            field = lines[o + 2]
+            pos = self._obis(pos, lines[o])
+            b[pos] = 40  # '('
+            pos += 1
+            if kind == ob.V_VERSION:
+                b[pos] = 53  # '5'
+                b[pos + 1] = 48  # '0'
+                pos += 2
+            if kind == ob.V_TIME:
                 pos = self._timestamp(pos, r[field])
-            elif kind == _V_KWH:
+            elif kind == ob.V_KWH:
                 pos = self._fixed(pos, r[field], 6, 3)
                 pos = self._put(pos, b"*kWh")
-            elif kind == _V_KW:
+            elif kind == ob.V_KW:
                 pos = self._fixed(pos, r[field], 2, 3)
                 pos = self._put(pos, b"*kW")
-            elif kind == _V_COUNT5:
+            elif kind == ob.V_COUNT5:
                 pos = self._digits(pos, r[field], 5)
-            elif kind == _V_TARIFF:
+            elif kind == ob.V_TARIFF:
                 pos = self._digits(pos, r[field], 4)
-            elif kind == _V_VOLT:
+            elif kind == ob.V_VOLT:
                 pos = self._fixed(pos, r[field], 3, 1)
                 pos = self._put(pos, b"*V")
-            elif kind == _V_AMP:
+            elif kind == ob.V_AMP:
                 pos = self._digits(pos, (r[field] + 500) // 1000, 3)
                 pos = self._put(pos, b"*A")
-            elif kind == _V_ID:
+            elif kind == ob.V_ID:
                 ident = self._id
                 for k in range(len(ident)):
                     ch = ident[k]
                     b[pos] = _HEX[ch >> 4]
                     b[pos + 1] = _HEX[ch & 15]
                     pos += 2
-            elif kind == _V_PFLOG:
+            elif kind == ob.V_PFLOG:
                 n = r[rd.PF_LOG_N]
                 pos = self._digits(pos, n, 1 if n < 10 else 2)
-                pos = self._put(pos, b")(0-0:96.7.19")
+                pos = self._put(pos, b")(")
+                pos = self._obis(pos, ob.POWER_FAILURE_DURATION)
                 for i in range(n):
                     pos = self._put(pos, b")(")
                     pos = self._timestamp(pos, r[rd.PF_LOG + 2 * i])

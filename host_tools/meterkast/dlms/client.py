@@ -10,6 +10,7 @@ a.release(); link.disconnect()
 import os
 import struct
 
+from meterkast import firmware_module
 from meterkast.dlms import axdr
 from meterkast.dlms.security import (
     SC_AUTH,
@@ -21,9 +22,10 @@ from meterkast.dlms.security import (
     gmac,
 )
 
-CLOCK = bytes((0, 0, 1, 0, 0, 255))
-ASSOCIATION = bytes((0, 0, 40, 0, 0, 255))
-CLIENT_IC = bytes((0, 0, 43, 1, 1, 255))
+_OBIS = firmware_module("contract.obis")  # the meter's own OBIS table
+CLOCK = _OBIS.ln(_OBIS.CLOCK)
+ASSOCIATION = _OBIS.ln(_OBIS.ASSOCIATION)
+CLIENT_IC = _OBIS.ln(_OBIS.IC_CLIENT)
 
 _CONTEXT = b"\x60\x85\x74\x05\x08\x01"
 _MECHANISM = b"\x60\x85\x74\x05\x08\x02"

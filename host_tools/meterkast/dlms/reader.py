@@ -8,22 +8,24 @@ DLMS bench and the soak campaigns.
 """
 from datetime import datetime, timedelta, timezone
 
+from meterkast import firmware_module
 from meterkast.dlms import axdr, localtime
 from meterkast.dlms.client import CLIENT_IC, CLOCK, Association
 from meterkast.dlms.hdlc import HdlcClient
 from meterkast.dlms.wrapper import WrapperClient
 from meterkast.errors import CliError
 
-PROFILE = bytes((1, 0, 99, 1, 0, 255))
+OBIS = firmware_module("contract.obis")  # the meter's own OBIS table
+PROFILE = OBIS.ln(OBIS.PROFILE)
 REGISTERS = (
-    ("import_t1_wh", bytes((1, 0, 1, 8, 1, 255))),
-    ("import_t2_wh", bytes((1, 0, 1, 8, 2, 255))),
-    ("export_t1_wh", bytes((1, 0, 2, 8, 1, 255))),
-    ("export_t2_wh", bytes((1, 0, 2, 8, 2, 255))),
-    ("import_w", bytes((1, 0, 1, 7, 0, 255))),
-    ("export_w", bytes((1, 0, 2, 7, 0, 255))),
+    ("import_t1_wh", OBIS.ln(OBIS.IMPORT_T1)),
+    ("import_t2_wh", OBIS.ln(OBIS.IMPORT_T2)),
+    ("export_t1_wh", OBIS.ln(OBIS.EXPORT_T1)),
+    ("export_t2_wh", OBIS.ln(OBIS.EXPORT_T2)),
+    ("import_w", OBIS.ln(OBIS.IMPORT_W)),
+    ("export_w", OBIS.ln(OBIS.EXPORT_W)),
 )
-PROFILE_STATUS = bytes((0, 0, 96, 10, 1, 255))
+PROFILE_STATUS = OBIS.ln(OBIS.PROFILE_STATUS)
 ENERGY_COLUMNS = REGISTERS[:4]
 
 def default_range(now=None):

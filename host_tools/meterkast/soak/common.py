@@ -8,7 +8,7 @@ from collections import Counter
 from datetime import datetime, timezone
 from pathlib import Path
 
-from meterkast.dlms import axdr
+from meterkast.dlms import axdr, reader
 from meterkast.dlms.client import CLOCK, Association
 from meterkast.dlms.hdlc import (
     HdlcClient,
@@ -19,8 +19,8 @@ CAMPAIGNS = ("kills", "line", "p3")
 FULL = {"kills": 1000, "line": 1_000_000, "p3": 100_000}
 SMALL = {"kills": 20, "line": 20_000, "p3": 2_000}
 UNIX_2000 = 946684800
-PROFILE = bytes((1, 0, 99, 1, 0, 255))
-IMPORT_T1 = bytes((1, 0, 1, 8, 1, 255))
+PROFILE = reader.PROFILE
+IMPORT_T1 = reader.OBIS.ln(reader.OBIS.IMPORT_T1)
 
 
 def sizes(size):
