@@ -1,7 +1,17 @@
-"""meterkast keys: make a meter's keys file (P1 and management keys, system title)."""
-from meterkast.keys.file import check_keys, new_keys, write_keys
+"""meterkast keys: make a meter's keys file (P1 and management keys, system title, master key),
+check one, or rotate the management keys of a running meter over P3 (global_key_transfer)."""
+import serial
 
-HELP = "create a keys file for a meter (meterkast keys new --out FILE)"
+from meterkast.dlms.client import DlmsError
+from meterkast.dlms.hdlc import HdlcError
+from meterkast.dlms.security import CounterState, SecurityError
+from meterkast.dlms.wrapper import WrapperError
+from meterkast.dlms.wrapper import parse_spec as wrapper_url
+from meterkast.errors import CliError
+from meterkast.keys.file import check_keys, new_keys, write_keys
+from meterkast.keys.rotate import rotate
+
+HELP = "create, check or rotate a meter's keys (meterkast keys new --out FILE)"
 
 
 def add_arguments(p):
@@ -16,6 +26,15 @@ def add_arguments(p):
     n.add_argument("--force", action="store_true", help="overwrite an existing file")
     s = sub.add_parser("check", help="validate a keys file and show what it enables")
     s.add_argument("file")
+    r = sub.add_parser("rotate", help="give a meter new management keys over P3 "
+                       "(global_key_transfer, wrapped with the master key) and update the file")
+    r.add_argument("url", help="the meter's P3 port: a pyserial URL or device (HDLC), or "
+                   "tcp-wrapper:HOST:PORT (IEC 62056-47)")
+    r.add_argument("--keys", required=True, metavar="FILE",
+                   help="the keys file in force; it gets the new keys, the old ones go to "
+                        "FILE.old")
+    r.add_argument("--baud", type=int, default=115200)
+    r.add_argument("--timeout", type=float, default=5.0, help="seconds to wait for an answer")
 
 
 def main(args):
@@ -25,8 +44,36 @@ def main(args):
         print("wrote %s (system title %s); keep it secret: it decrypts and signs" % (
             args.out, keys["system_title"]))
         return 0
+    if args.action == "rotate":
+        return _rotate(args)
     keys = check_keys(args.file, plain_p1=True)
     print("system title %s" % keys["system_title"].hex().upper())
     print("encrypted P1: %s" % ("yes" if "p1" in keys else "no"))
     print("P3 management client: %s" % ("yes" if "management" in keys else "no"))
+    print("key rotation (master key): %s" % (
+        "yes" if "kek" in keys.get("management", {}) else "no"))
+    return 0
+
+
+def _rotate(args):
+    try:
+        counters = CounterState(args.keys + ".ic")
+    except ValueError as exc:
+        raise CliError(str(exc))
+    try:
+        try:
+            url = wrapper_url(args.url)
+            port = serial.serial_for_url(url or args.url, baudrate=args.baud, timeout=0.05)
+        except (serial.SerialException, ValueError) as exc:
+            raise CliError("cannot open %s: %s" % (args.url, exc))
+        try:
+            print(rotate(port, args.keys, counters, args.timeout, url is not None))
+        except (HdlcError, WrapperError, DlmsError, SecurityError,
+                serial.SerialException) as exc:
+            raise CliError("%s: %s (the keys in force are unchanged unless %s.new says "
+                           "otherwise: run the command again)" % (args.url, exc, args.keys))
+        finally:
+            port.close()
+    finally:
+        counters.close()
     return 0

@@ -353,3 +353,13 @@ class Association:
 
     def get_value(self, class_id, obis, attribute, selector=0, parameters=b""):
         return axdr.decode_all(self.get(class_id, obis, attribute, selector, parameters))
+
+    def action(self, class_id, obis, method, data=None):
+        """ACTION-request normal (method with its A-XDR-encoded parameter `data`, or none): the
+        action-result (0 success); DlmsError when the answer is not an action-response."""
+        request = b"\xc3\x01\xc1" + struct.pack(">H", class_id) + bytes(obis) + bytes((method,))
+        request += b"\x01" + bytes(data) if data is not None else b"\x00"
+        answer = self._call(request)
+        if answer[:2] != b"\xc7\x01" or len(answer) < 4:
+            raise DlmsError("unexpected answer to the action: %s" % answer[:8].hex())
+        return answer[3]

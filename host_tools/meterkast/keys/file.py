@@ -21,6 +21,8 @@ def new_keys(serial=1, smarty_ak=False):
             "ek": secrets.token_hex(16).upper(),
             "ak": secrets.token_hex(16).upper(),
             "client_system_title": (b"MKH" + secrets.token_bytes(5)).hex().upper(),
+            # the master key: wraps new keys in global_key_transfer (meterkast keys rotate)
+            "kek": secrets.token_hex(16).upper(),
         },
     }
 
@@ -81,6 +83,8 @@ def parse_keys(doc, name="keys", partial=False):
         keys["management"] = {k: field(m, k, 16, "management.") for k in ("ek", "ak")}
         keys["management"]["client_system_title"] = field(m, "client_system_title", 8,
                                                           "management.")
+        if isinstance(m, dict) and m.get("kek") is not None:  # the master key (key rotation)
+            keys["management"]["kek"] = field(m, "kek", 16, "management.")
     return keys
 
 
