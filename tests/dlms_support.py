@@ -40,7 +40,7 @@ def write_keys(path, ek=EK, ak=AK, client_title=CLIENT_TITLE, system_title=SYSTE
 
 
 class P3Harness:
-    """tests/fw/p3_harness.py on a pty; `url` is what a client opens (through a paced line).
+    """The P3 bench server (firmware/hal/unix/p3bench/harness.py) on a pty; `url` is what a client opens (through a paced line).
 
     baudrate=None gives no line: the test talks to the pty master itself (`raw_write`).
     """
@@ -91,7 +91,8 @@ class P3Harness:
         tty.setraw(self.slave)
         env = dict(os.environ)
         env["MICROPYPATH"] = "%s:%s:.frozen" % (FIRMWARE, FW_TESTS)
-        cmd = [micropython_exe(), str(FW_TESTS / "p3_harness.py"), "--tty", os.ttyname(self.slave)]
+        cmd = [micropython_exe(), "-m", "hal.unix.p3bench.harness", "--tty",
+               os.ttyname(self.slave)]
         self.proc = subprocess.Popen(
             cmd + self.args,
             stdin=subprocess.PIPE,

@@ -2,7 +2,7 @@
 # answers reassembled, the association's object list parsed
 # MIT license
 from comms.dlms import axdr
-from dlms_fw_client import fail, read_length
+from hal.unix.p3bench.client import fail, read_length
 
 
 def check(cond, msg):

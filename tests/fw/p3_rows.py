@@ -3,7 +3,7 @@
 #   micropython p3_rows.py START_ISO COUNT
 import sys
 
-from p3_fakes import day_rows
+from hal.unix.p3bench.fakes import day_rows
 from util import tz
 
 start = tz.parse_iso(sys.argv[1])

@@ -1,7 +1,7 @@
 # comms.dlms.axdr under the real MicroPython: length forms, the reader's bounds, COSEM date-time
 # (Europe/Amsterdam with the Blue Book deviation sign) across both DST changes.
 from comms.dlms import axdr
-from dlms_fw_client import fail
+from hal.unix.p3bench.client import fail
 from util import tz
 
 

@@ -5,7 +5,7 @@ import os
 import vfs
 
 from comms.crypto.counter import CounterCorrupt, CounterExhausted, InvocationCounter
-from ram_flash import PowerCut, RamFlash  # noqa: F401
+from hal.unix.p3bench.ram_flash import PowerCut, RamFlash  # noqa: F401
 
 MOUNT = "/ic_flash"
 PATH = MOUNT + "/ic_p1"

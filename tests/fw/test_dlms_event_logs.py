@@ -15,8 +15,8 @@ from comms.events import EventLog
 from comms.link import guard as lg
 from contract import reading as rd
 from contract.layout import EVENT_FILE, EVENT_SIZE, EVENT_STANDARD_ENTRIES, EVENT_STATE_SLOTS
-from dlms_fw_client import FwClient, be32, entry_params, fail, keys
-from p3_fakes import PowerCut, RamFlash, build_server, mount_ram
+from hal.unix.p3bench.client import FwClient, be32, entry_params, fail, keys
+from hal.unix.p3bench.fakes import PowerCut, RamFlash, build_server, mount_ram
 from p3_objects import PublicClient, get_plain, parse_object_list
 from util import tz
 

@@ -14,8 +14,8 @@ from comms.crypto.gcm import Gcm
 from comms.crypto.keystore import RotatedKeys
 from comms.crypto.keywrap import unwrap
 from comms.events import EventLog
-from dlms_fw_client import AK, EK, FwClient, fail, keys
-from p3_fakes import PowerCut, RamFlash, build_server, mount_ram
+from hal.unix.p3bench.client import AK, EK, FwClient, fail, keys
+from hal.unix.p3bench.fakes import PowerCut, RamFlash, build_server, mount_ram
 from p3_objects import PublicClient, parse_object_list
 
 STORE = mount_ram(RamFlash(96), "/kt", fresh=True)

@@ -6,8 +6,8 @@
 import os
 
 from comms.dlms import axdr
-from dlms_fw_client import FwClient, be32, entry_params, fail, keys
-from p3_fakes import RamFlash, build_server, mount_ram
+from hal.unix.p3bench.client import FwClient, be32, entry_params, fail, keys
+from hal.unix.p3bench.fakes import RamFlash, build_server, mount_ram
 from p3_objects import PublicClient, aare_conformance, collect, get_plain, parse_object_list
 from util import tz
 

@@ -6,8 +6,8 @@ import os
 from array import array
 
 from comms.dlms import axdr
-from dlms_fw_client import FwClient, fail, keys
-from p3_fakes import FakeProfile, RamFlash, build_server, mount_ram
+from hal.unix.p3bench.client import FwClient, fail, keys
+from hal.unix.p3bench.fakes import FakeProfile, RamFlash, build_server, mount_ram
 from util import tz
 
 STORE = mount_ram(RamFlash(64), "/p3_range", fresh=True)

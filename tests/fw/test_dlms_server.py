@@ -6,8 +6,8 @@ import os
 
 from comms.dlms import axdr
 from comms.dlms.security import ReceivedCounter
-from dlms_fw_client import FwClient, entry_params, fail, keys
-from p3_fakes import FakeProfile, PowerCut, RamFlash, build_server, mount_ram
+from hal.unix.p3bench.client import FwClient, entry_params, fail, keys
+from hal.unix.p3bench.fakes import FakeProfile, PowerCut, RamFlash, build_server, mount_ram
 from util import tz
 
 STORE = mount_ram(RamFlash(64), "/p3_flash", fresh=True)

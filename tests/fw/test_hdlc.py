@@ -1,7 +1,7 @@
 # comms.dlms.hdlc under the real MicroPython: CRC, framing by length (0x7E inside frames and FCS),
 # SNRM/UA negotiation, segmentation both ways paced by RR, retransmission, DM/FRMR, garbage.
 from comms.dlms.hdlc import HdlcServer, crc16
-from dlms_fw_client import fail
+from hal.unix.p3bench.client import fail
 
 SERVER = b"\x03"  # logical 1, one-byte form
 CLIENT = b"\x21"  # SAP 16

@@ -3,7 +3,7 @@
 # changes, the stale flush; replies carry the swapped wPorts and the right length.
 from comms.dlms.get import MAX_PDU
 from comms.dlms.wrapper import WrapperServer
-from dlms_fw_client import fail
+from hal.unix.p3bench.client import fail
 
 
 def check(cond, msg):

@@ -46,9 +46,10 @@ def test_contract_and_util_depend_on_nothing_of_the_meter():
                 assert name.split(".")[0] not in ("comms", "metering", "hal", "meter"), (f, name)
 
 
-# The GCM speed bench of the emulator times comms' own cipher with test keys; no meter loads it
-# and no board image carries it (hal/unix is never built).
-CRYPTO_BENCHES = ("hal/unix/gcm_bench.py",)
+# The emulator's benches that time comms' own cipher and DLMS server with test keys (the GCM
+# bench, the P3 bench's firmware-side client); no meter loads them and no board image carries
+# them (hal/unix is never built).
+CRYPTO_BENCHES = ("hal/unix/gcm_bench.py", "hal/unix/p3bench/client.py")
 
 
 def test_only_comms_touches_crypto_and_keys():
@@ -132,7 +133,7 @@ def test_metrology_cannot_reach_the_keys_path():
 KEY_HOLDERS = ("main.py", "main_comms.py")
 # Bench scripts of the emulator, run on their own with their own arguments; no meter loads them.
 STANDALONE = ("hal/unix/link_bench.py", "hal/unix/reference_bench.py", "hal/unix/storage_bench.py",
-              "hal/unix/gcm_bench.py")
+              "hal/unix/gcm_bench.py", "hal/unix/p3bench/harness.py")
 
 
 def test_nothing_outside_comms_names_the_keys_path():

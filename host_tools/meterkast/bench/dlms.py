@@ -21,7 +21,8 @@ firmware spends per GET response.
     dlms_wrapper_day_read_bytes B    bytes on the wire for it (wrapper headers and APDUs), both
                                      directions
 
-The server runs as tests/fw/p3_harness.py (fake clock and profile) on a pty behind the paced
+The server runs as the emulator's P3 bench server (hal.unix.p3bench.harness: a fake clock and
+profile) on a pty behind the paced
 line of `meterkast run` (meterkast.line.paced: a byte arrives when its last bit has). Best of several
 runs: the minimum measures the code, not the other users of a shared machine.
 """
@@ -70,12 +71,8 @@ def _micropython():
     return exe
 
 
-def _fw_tests():
-    return firmware_dir().parent / "tests" / "fw"
-
-
 def _env():
-    return dict(os.environ, MICROPYPATH="%s:%s:.frozen" % (firmware_dir(), _fw_tests()))
+    return dict(os.environ, MICROPYPATH="%s:.frozen" % firmware_dir())
 
 
 def _harness_busy_us(proc):
@@ -105,7 +102,8 @@ def day_read(runs=3, framing="hdlc"):
     proc = subprocess.Popen(
         [
             _micropython(),
-            str(_fw_tests() / "p3_harness.py"),
+            "-m",
+            "hal.unix.p3bench.harness",
             "--tty",
             os.ttyname(slave),
             "--storage",
@@ -169,7 +167,7 @@ def day_read(runs=3, framing="hdlc"):
 
 def firmware_figures():
     proc = subprocess.run(
-        [_micropython(), str(_fw_tests() / "bench_p3.py")],
+        [_micropython(), "-m", "hal.unix.p3bench.bench"],
         capture_output=True,
         text=True,
         timeout=300,

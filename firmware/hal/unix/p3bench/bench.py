@@ -1,5 +1,8 @@
-# P3 server cost under MicroPython, read by meterkast.bench.dlms (host_tools); runs on a board too
-# (with comms/, contract/, util/ and these test helpers on it).
+# meterkast bench: the P3 server's cost under MicroPython
+# MIT license
+#
+# Run by `meterkast bench dlms` (micropython -m hal.unix.p3bench.bench, MICROPYPATH=firmware);
+# runs on a board too (with comms/, contract/, util/ and this package on it).
 # Prints one line:
 #   get_register_us <best per ciphered GET of a register> get_block_us <best per 1 KiB profile
 #   block (GET-next)> get_register_alloc <heap bytes allocated per register GET>
@@ -7,8 +10,8 @@
 import gc
 import time
 
-from dlms_fw_client import FwClient, keys
-from p3_fakes import RamFlash, build_server, mount_ram
+from hal.unix.p3bench.client import FwClient, keys
+from hal.unix.p3bench.fakes import RamFlash, build_server, mount_ram
 
 I181 = b"\x01\x00\x01\x08\x01\xff"
 PROFILE = b"\x01\x00\x63\x01\x00\xff"
@@ -50,4 +53,5 @@ for _ in range(5):
         dt, nxt = timed(client.protect(b"\xc0\x02\xc1" + answer[4:8]))
         answer = client.unprotect(nxt)
         best_block = dt if best_block is None or dt < best_block else best_block
+assert best_get is not None and best_block is not None and alloc is not None
 print("get_register_us %d get_block_us %d get_register_alloc %d" % (best_get, best_block, alloc))

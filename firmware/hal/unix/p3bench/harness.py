@@ -3,7 +3,7 @@
 #
 # For the end-to-end tests and the benchmark, before (and besides) the full meter:
 #
-#   micropython p3_harness.py --tty PATH|FD --storage DIR [--keys FILE] [--start ISO]
+#   micropython -m hal.unix.p3bench.harness --tty PATH|FD --storage DIR [--keys FILE] [--start ISO]
 #                             [--rows N] [--capacity N] [--bad I,J] [--inactivity S]
 #                             [--framing hdlc|wrapper] [--settable 1]
 #
@@ -25,7 +25,7 @@ from comms.dlms.server import DlmsServer
 from comms.events import EventLog
 from comms.dlms.p3 import P3Port
 from hal.unix.uart import PtyUart
-from p3_fakes import FakeClock, FakeProfile, day_rows, load_keys, make_readings
+from hal.unix.p3bench.fakes import FakeClock, FakeProfile, day_rows, load_keys, make_readings
 from util import tz
 
 

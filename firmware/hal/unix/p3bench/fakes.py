@@ -6,7 +6,7 @@ from array import array
 
 from contract import reading as rd
 from util import tz
-from ram_flash import PowerCut, RamFlash  # noqa: F401
+from hal.unix.p3bench.ram_flash import PowerCut, RamFlash  # noqa: F401
 
 
 class FakeClock:
