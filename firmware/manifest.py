@@ -14,7 +14,8 @@ _COMMON = ("meter.py", "boards/", "contract/", "util/", "hal/__init__.py", "hal/
            "hal/board/watchdog.py")
 _METERING = ("metering/", "hal/rtc.py", "hal/board/clock.py", "hal/board/frontend.py",
              "hal/board/ic.py")
-_COMMS = ("comms/",)
+# hal/board/net.py: P3 on TCP (WLAN/LAN) on a board with a network; only comms has P3
+_COMMS = ("comms/", "hal/board/net.py")
 
 MODULES = ("single", "metering", "comms")
 

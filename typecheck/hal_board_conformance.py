@@ -3,6 +3,7 @@
 from contract.hal import MeterClock, P1Line, P3Line, ReportLine, RxLine, TxLine
 from hal.board import BoardReport
 from hal.board.clock import BoardClock
+from hal.board.net import NetP3
 from hal.board.uart import BoardUart
 
 
@@ -16,3 +17,7 @@ def clock(c: BoardClock) -> MeterClock:
 
 def report(r: BoardReport) -> ReportLine:
     return r
+
+
+def tcp_p3(p: NetP3) -> P3Line:
+    return p

@@ -15,6 +15,10 @@
 #   p1         consumer port: UART id, tx/rx GPIO, invert (DSMR P1 is inverted), request GPIO
 #              (the 5 V data-request line through a divider; None = always send)
 #   p3         grid-operator port: UART id, tx/rx GPIO (None: no P3 on this board)
+#   network    the board's network interface, or None: {"kind": "wlan"} (network.WLAN station)
+#              or {"kind": "lan", "args": {...}} (network.LAN(**args); a string value naming a
+#              network constant, e.g. "PHY_LAN8720", is looked up). With one, /meter.json may
+#              put P3 on TCP instead of the UART (hal.board.net)
 #   link       the internal link when the modules are two boards (docs/board.md): the metering
 #              board sends on this UART's tx pin; the comms board receives on its rx pin. It is
 #              P1's UART: P1 only sends and the link only receives, so on a comms board the two
@@ -36,6 +40,7 @@ def _pico(name, chip):
         # GP0/GP1 and GP4/GP5 are the MicroPython defaults for UART0 and UART1 on both chips.
         "p1": {"uart": 0, "tx": 0, "rx": 1, "invert": True, "request": 2},
         "p3": {"uart": 1, "tx": 4, "rx": 5},
+        "network": None,  # a Pico W has WLAN, but is not in this table yet
         "link": {"uart": 0, "tx": 0, "rx": 1},
         "wdt_ms": 8000,
         # SPI0 on its default pins; chip selects for L1, L2, L3
@@ -56,6 +61,7 @@ def _devkitc():
         # ports are given pins that are free and not boot-strapping pins.
         "p1": {"uart": 2, "tx": 17, "rx": 16, "invert": True, "request": 27},
         "p3": {"uart": 1, "tx": 32, "rx": 33},
+        "network": {"kind": "wlan"},  # the ESP32's own WiFi, as a station
         "link": {"uart": 2, "tx": 17, "rx": 16},
         "wdt_ms": 8000,
         # VSPI (SPI 2) on its usual pins; chip selects for L1, L2, L3
@@ -76,6 +82,9 @@ def _emu():
         "machine": "emulated board",
         "p1": {"uart": 0, "tx": 0, "rx": 1, "invert": True, "request": None},
         "p3": {"uart": 1, "tx": 4, "rx": 5},
+        # an emulated WLAN (boardemu_mp/emu_network.py) that connects at once, on the host's
+        # loopback, with real sockets: P3 over TCP is tested as on a DevKitC
+        "network": {"kind": "wlan"},
         "link": {"uart": 0, "tx": 0, "rx": 1},
         "wdt_ms": 8000,
         "frontend": {"kind": "ic", "module": "hal.board.ic", "spi": 0, "sck": 18, "mosi": 19,
@@ -107,6 +116,11 @@ def detect(machine):
         if board(name)["machine"] in machine:
             return name
     return None
+
+
+def networked(name):
+    """Does board `name` have a network interface (so P3 may be on TCP)?"""
+    return board(name).get("network") is not None
 
 
 def for_port(port):

@@ -121,7 +121,8 @@ def test_meter_json_for_first_flash_and_update():
 # other side is imported ("comms." / "metrology."), and none of its classes or names is there.
 NOT_METERING = (b"comms.", b"cryptolib", b"ghash", b"Gcm", b"keystore", b"load_keys",
                 b"p1_telegram", b"P1Port", b"Hdlc", b"dlms", b"DLMS", b"socket", b"invocation",
-                b"system_title", b"keys.json")
+                b"system_title", b"keys.json", b"WLAN", b"STA_IF", b"NetP3", b"wifi.key",
+                b"getaddrinfo")
 NOT_COMMS = (b"metrology.", b"Metrology", b"Recorder", b"RegisterStore", b"Ade7953",
              b"AdcFrontend")
 
@@ -134,6 +135,7 @@ def test_each_module_image_carries_only_its_own_code(tmp_path, target):
     assert not [f for f in files["metering"] if f.startswith("comms/")]
     assert "comms/crypto/gcm.mpy" in files["comms"] and "contract/link.mpy" in files["comms"]
     assert not [f for f in files["comms"] if f.startswith("metering/")]
+    assert "hal/board/net.mpy" in files["comms"] and "hal/board/net.mpy" not in files["metering"]
     assert files["metering"] | files["comms"] | {"hal/memlink.mpy"} == files["single"]
     metering = b"".join((tmp_path / "metering" / f).read_bytes() for f in files["metering"])
     comms = b"".join((tmp_path / "comms" / f).read_bytes() for f in files["comms"])
@@ -142,5 +144,6 @@ def test_each_module_image_carries_only_its_own_code(tmp_path, target):
     for word in NOT_COMMS:
         assert word not in comms, "the comms image contains %r" % word
     # the probes find what is there
-    assert all(any(w in comms for w in (word,)) for word in (b"cryptolib", b"P1Port", b"Hdlc"))
+    assert all(any(w in comms for w in (word,)) for word in (b"cryptolib", b"P1Port", b"Hdlc",
+                                                             b"WLAN", b"NetP3", b"getaddrinfo"))
     assert b"Metrology" in metering and b"Recorder" in metering

@@ -4,8 +4,9 @@
 # build(config) returns an object with the same attributes as hal.unix.UnixHal (hal/README.md).
 # `config` is /meter.json as written by `meterkast flash`: {"serial": N, "board": NAME, ...};
 # everything board-specific comes from the board table (firmware/boards); the config can
-# override "frontend", "wdt_ms", "nominal_dv", "storage", "p1_invert", switch "p1"/"p3" off, and
-# carries the meter's own "phases" and "calibration" for the front-end.
+# override "frontend", "wdt_ms", "nominal_dv", "storage", "p1_invert", switch "p1"/"p3" off, put P3
+# on TCP on a board with a network ("p3": {"tcp": ...}, "wifi", "p3_inactivity": hal.board.net),
+# and carries the meter's own "phases" and "calibration" for the front-end.
 #
 # Order matters: the front-end is built before the watchdog starts, so a board without a
 # front-end stops at the REPL with the reason instead of resetting every few seconds.
@@ -113,8 +114,19 @@ class BoardHal:
         if module == "comms":
             self.link = BoardUart(shared or open_uart(b["link"]),
                                   self.watchdog.watch("link", _PORT_LIMIT_MS))
+        # P3: the board table's UART (HDLC), or, on a board with a network, a TCP port
+        # ("p3": {"tcp": 4059, "framing": "wrapper"}: hal.board.net, which reads the rest)
         p3 = b["p3"]
-        if p3 and config.get("p3", True):
+        p3_config = config.get("p3", True)
+        self.p3_framing = "hdlc"
+        self.p3_inactivity_s = config.get("p3_inactivity", 120)
+        if isinstance(p3_config, dict) and "tcp" in p3_config:
+            from hal.board.net import build_p3
+
+            self.p3 = build_p3(config, b, self.watchdog.watch("p3", _PORT_LIMIT_MS),
+                               self.report.line, ticks)
+            self.p3_framing = self.p3.framing
+        elif p3 and p3_config:
             heartbeat = self.watchdog.watch("p3", _PORT_LIMIT_MS)
             self.p3 = BoardUart(open_uart(p3, p3.get("baud", 115200)), heartbeat)
 
@@ -131,11 +143,35 @@ class BoardHal:
             meter.shutdown()
 
     def attach(self, meter):
-        """Join the built meter: metrology checks in with the watchdog once a meter second."""
+        """Join the built meter: metrology checks in with the watchdog once a meter second; a
+        P3 on TCP frees its port when the P3 task hangs up, and ends the association when the
+        connection ends."""
+        comms = getattr(meter, "comms", None)  # None: a metering board
+        port = comms.p3 if comms is not None else None
+        if port is not None and hasattr(self.p3, "hang_up"):
+            _join_tcp_p3(port, self.p3)
         if meter.metering is None:
             return
         meter.metering.metrology.listeners.append(self.watchdog.watch("metrology",
                                                                      _METROLOGY_LIMIT_MS))
+
+
+def _join_tcp_p3(port, tcp):
+    """port: the comms P3 task (comms.dlms.p3.P3Port); tcp: hal.board.net.NetP3."""
+    reported = port.on_hangup
+
+    def on_hangup():
+        if reported is not None:
+            reported()
+        tcp.hang_up()
+
+    def on_drop():
+        framing = port.hdlc  # HDLC or the wrapper: the same surface
+        framing.reset_rx()
+        framing.disconnect()
+
+    port.on_hangup = on_hangup
+    tcp.on_drop = on_drop
 
 
 def build(config, ticks=None):

@@ -6,7 +6,8 @@ Steps, each one `mpremote connect PORT resume ...` run:
    a board the device is reset next: it comes back held, with no watchdog, for the slow copy.
 2. copy: delete the old firmware files (only the names the new build has; /data, where the
    meter keeps its registers and invocation counters, is never touched), copy the build tree,
-   write /meter.json (serial, board) and, with --keys, /keys.json (read by comms only).
+   write /meter.json (serial, board; P3 on TCP and the WiFi network with --p3/--wifi-ssid) and,
+   with --keys, /keys.json (read by comms only); with --wifi-key-file, /wifi.key.
 3. verify (--verify): SHA-256 of every file written, computed on the device, compared with the
    local files. A mismatch leaves the board held: it does not run a damaged firmware.
 4. release: delete /hold and reset; the board boots the new firmware.
@@ -46,6 +47,14 @@ def add_arguments(p):
                         "board must never run with them again)")
     p.add_argument("--serial", type=int, help="meter serial number (needed on the first flash)")
     p.add_argument("--phases", type=int, choices=(1, 3), help="metering ICs fitted (default: one per phase, 3)")
+    p.add_argument("--p3", metavar="SPEC",
+                   help="where P3 is served: tcp-wrapper:PORT (IEC 62056-47 over TCP, e.g. "
+                        "tcp-wrapper:4059), tcp:PORT (HDLC over TCP), uart (the board's P3 UART, "
+                        "the default) or off; TCP needs a board with a network (devkitc, emu)")
+    p.add_argument("--wifi-ssid", metavar="SSID", help="the WiFi network a WLAN board joins")
+    p.add_argument("--wifi-key-file", metavar="FILE",
+                   help="file holding the WiFi key (written to /wifi.key, never printed; an "
+                        "empty file: an open network)")
     p.add_argument("--verify", action="store_true", help="read every file back (SHA-256) before releasing the board")
     p.add_argument("--no-reset", action="store_true", help="leave the board held at the REPL after copying")
 
@@ -53,6 +62,7 @@ def add_arguments(p):
 def main(args):
     flash(args.port, args.board, args.build, args.keys, args.serial, args.model, args.verify,
           reset=not args.no_reset, phases=args.phases, move_keys=args.move_keys,
-          module=args.module)
+          module=args.module, p3=args.p3, wifi_ssid=args.wifi_ssid,
+          wifi_key_file=args.wifi_key_file)
     return 0
 

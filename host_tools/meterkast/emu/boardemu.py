@@ -14,7 +14,11 @@ It stands in for a Pico on /dev/ttyACM0 so that deployment is tested with the re
 * `machine` is emulated (boardemu_mp/emu_machine.py): UART ids wired to ptys (P1 reaches the
   outside at 115200 baud through meterkast.line.paced, like `meterkast run`), SPI with emulated
   ADE7953 chips measuring the seeded household (the board's real front-end code runs), RTC from
-  the host clock, WDT, Pin levels.
+  the host clock, WDT, Pin levels;
+* `network` is emulated (boardemu_mp/emu_network.py): a WLAN station that joins the emulated
+  access point (`wifi={"ssid": ..., "key": ...}`) at once, on the host's loopback, with the unix
+  port's real sockets, so P3 over TCP is served on 127.0.0.1; `wifi_down()` takes the access
+  point away (the station drops and stays down until the firmware reconnects).
 
 mpremote must always be given `resume` for the emulator: its default soft reset (Ctrl-D in the
 raw REPL) ends the unix port, where a board would stay in the raw REPL.
@@ -61,7 +65,7 @@ def _controlling_tty():
 
 class BoardEmulator:
     def __init__(self, image=None, workdir=None, seed=1, scenario=None, heapsize=None,
-                 console_link=None, p1=True, p3=True):
+                 console_link=None, p1=True, p3=True, wifi=None):
         self._tmp = None
         if workdir is None:
             self._tmp = tempfile.mkdtemp(prefix="meterkast-board-")
@@ -74,6 +78,7 @@ class BoardEmulator:
         self.console_link = console_link or str(self.workdir / "ttyBOARD")
         self.wire_p1 = p1
         self.wire_p3 = p3
+        self.wifi = wifi  # the emulated access point: {"ssid": ..., "key": ...} (None: none)
         self.proc = None
         self.boots = 0
         self.console_log = bytearray()  # everything the board printed (for diagnostics)
@@ -109,6 +114,10 @@ class BoardEmulator:
             hw["uart"]["0"] = self._uart("p1", 115200)
         if self.wire_p3:
             hw["uart"]["1"] = self._uart("p3", 115200)
+        if self.wifi:
+            hw["wlan"] = {"ssid": self.wifi["ssid"], "key": self.wifi.get("key"),
+                          "down": str(self._wifi_flag.resolve())}
+            self.wifi_down(False)
         (self.workdir / "hw.json").write_text(json.dumps(hw))
         # The console: the board's side is the process's terminal; mpremote opens the link.
         self._console_master, self._console_slave = os.openpty()
@@ -164,6 +173,17 @@ class BoardEmulator:
     def uart_port(self, name):
         """The outside end of an emulated UART (p1, p3): a pty path, like a USB-serial adapter."""
         return self._endpoints[name].path
+
+    @property
+    def _wifi_flag(self):
+        return self.workdir / "wifi-down"
+
+    def wifi_down(self, down=True):
+        """Take the emulated access point away (down) or bring it back."""
+        if down:
+            self._wifi_flag.write_text("")
+        elif self._wifi_flag.exists():
+            self._wifi_flag.unlink()
 
     def wait_boots(self, count, timeout=30.0):
         deadline = time.monotonic() + timeout

@@ -9,6 +9,7 @@ import time
 from pathlib import Path
 
 from meterkast.errors import CliError
+from meterkast.image import netconfig
 from meterkast.image.build import board_table, build, read_manifest
 
 HOLD = "hold"
@@ -93,8 +94,11 @@ print('removed')
 
 
 
+# A secret file's hash (the WiFi key: a low-entropy secret) is compared on the board, and only
+# "same" or "differs" printed: nothing derived from it appears on the console.
 _HASH_SCRIPT = """
 import hashlib, binascii
+_secret = %r
 for _p in %r:
     try:
         _h = hashlib.sha256()
@@ -104,7 +108,10 @@ for _p in %r:
                 if not _b:
                     break
                 _h.update(_b)
-        print(binascii.hexlify(_h.digest()).decode(), _p)
+        _d = binascii.hexlify(_h.digest()).decode()
+        if _p in _secret:
+            _d = 'same' if _d == _secret[_p] else 'differs'
+        print(_d, _p)
     except OSError:
         print('missing', _p)
 """
@@ -197,8 +204,11 @@ def _sha(data):
 
 
 
-def config_for(existing, target, model, serial, phases=None):
-    """The /meter.json to write: the device's current one, updated."""
+def config_for(existing, target, model, serial, phases=None, p3=None, wifi_ssid=None,
+               wifi_key=None, p3_given=None):
+    """The /meter.json to write: the device's current one, updated. p3: the parsed --p3
+    (netconfig.parse_p3; p3_given says whether --p3 was given, default: p3 is not None),
+    wifi_ssid, wifi_key (the key itself: only whether there is one matters here)."""
     table = board_table()
     cfg = dict(existing)
     allowed = table.for_port(target)
@@ -219,15 +229,21 @@ def config_for(existing, target, model, serial, phases=None):
         raise CliError("this device has no /meter.json yet: give --serial N")
     if phases is not None:
         cfg["phases"] = phases
-    return cfg
+    return netconfig.apply(cfg, table, target, p3, wifi_ssid, wifi_key,
+                           p3 is not None if p3_given is None else p3_given)
 
 
 
 def flash(port, target, build_dir=None, keys=None, serial=None, model=None, verify=False,
-          reset=True, log=print, phases=None, move_keys=False, module="single"):
-    """Deploy; returns {files: {path: sha256}, config: dict, verified: bool}."""
+          reset=True, log=print, phases=None, move_keys=False, module="single", p3=None,
+          wifi_ssid=None, wifi_key_file=None):
+    """Deploy; returns {files: {path: sha256}, config: dict, verified: bool}. p3: the --p3
+    SPEC (netconfig.parse_p3); wifi_key_file: a file holding the WLAN key (never printed)."""
     keys_data = None
     record = None
+    p3_config = netconfig.parse_p3(p3)
+    wifi_key = netconfig.read_wifi_key(wifi_key_file) if wifi_key_file else None
+    netconfig.check_target(board_table(), target, model, p3_config, wifi_ssid, wifi_key, module)
     if keys and module == "metering":
         raise CliError("--keys with --module metering: a metering module never holds keys; "
                        "flash them into the comms board")
@@ -258,7 +274,8 @@ def flash(port, target, build_dir=None, keys=None, serial=None, model=None, veri
             existing = json.loads("\n".join(lines) or "{}")
         except ValueError:
             existing = {}
-        cfg = config_for(existing, target, model, serial, phases)
+        cfg = config_for(existing, target, model, serial, phases, p3_config, wifi_ssid,
+                         wifi_key, p3 is not None)
         cfg["module"] = module
         if record is not None:
             uid, high = board_counters(mp.exec_lines(_COUNTERS_SCRIPT % cfg.get("storage", "/data")))
@@ -283,12 +300,20 @@ def flash(port, target, build_dir=None, keys=None, serial=None, model=None, veri
             (Path(tmp) / KEYS).write_bytes(keys_data)
             expected[KEYS] = _sha(keys_data)
             extra += ["+", "fs", "cp", str(Path(tmp) / KEYS), ":" + KEYS]
+        if wifi_key:  # the WLAN key in its own file; verify compares it on the board
+            key_bytes = wifi_key.encode()
+            (Path(tmp) / netconfig.WIFI_KEY).write_bytes(key_bytes)
+            expected[netconfig.WIFI_KEY] = _sha(key_bytes)
+            extra += ["+", "fs", "cp", str(Path(tmp) / netconfig.WIFI_KEY),
+                      ":" + netconfig.WIFI_KEY]
         top = sorted({rel.split("/", 1)[0] for rel in manifest["files"]})
         # Every folder any image has goes first: a board that becomes a metering module keeps
         # no comms code from its former image, and the other way round.
         gone = set(top) | {"metering", "metrology", "comms", "hal", "contract", "util", "boards"}
         if module == "metering":
-            gone.add(KEYS)  # a former comms or single board's keystore goes too
+            gone |= {KEYS, netconfig.WIFI_KEY}  # a former comms or single board's secrets go too
+        if wifi_key is not None:
+            gone.add(netconfig.WIFI_KEY)  # replaced (or removed: an open network)
         gone = sorted(gone)
         log("copy: %d files (%s build, %s image) to %s" % (len(manifest["files"]), target,
                                                           module, port))
@@ -298,11 +323,12 @@ def flash(port, target, build_dir=None, keys=None, serial=None, model=None, veri
         verified = False
         if verify:
             paths = sorted(expected)
+            secret = {p: expected[p] for p in paths if p == netconfig.WIFI_KEY}
             got = {}
-            for line in mp.exec_lines(_HASH_SCRIPT % (paths,)):
+            for line in mp.exec_lines(_HASH_SCRIPT % (secret, paths)):
                 digest, _, path = line.partition(" ")
                 got[path] = digest
-            bad = [p for p in paths if got.get(p) != expected[p]]
+            bad = [p for p in paths if got.get(p) != ("same" if p in secret else expected[p])]
             if bad:
                 raise CliError("verify failed for %d file(s): %s; the board stays held (/%s)"
                                % (len(bad), ", ".join(bad[:5]), HOLD))

@@ -8,7 +8,7 @@
 # The flash image (LittleFS v2 on a file-backed block device) is mounted at "/", exactly where
 # a board's own file system is; the host file system moves to "/host" so the emulated UARTs can
 # still open their ptys. `machine` is replaced by emu_machine (UART on ptys, RTC from the host
-# clock, WDT, reset). Then, as on a board, main.py runs (here: main.run_board(), because the
+# clock, WDT, reset), `network` by emu_network (a WLAN station on the host's loopback). Then, as on a board, main.py runs (here: main.run_board(), because the
 # unix port's sys.platform would send main.py's own __main__ block to the unix HAL), and when
 # it returns or is interrupted with Ctrl-C the REPL follows (-i), where mpremote finds it.
 import sys
@@ -63,6 +63,9 @@ def _power_on():
 
     emu_machine.configure(_HW)
     sys.modules["machine"] = emu_machine
+    import emu_network
+
+    sys.modules["network"] = emu_network  # WLAN to the host's emulated access point
     vfs.umount("/")
     vfs.mount(fs, "/")
     vfs.mount(vfs.VfsPosix("/"), "/host")
