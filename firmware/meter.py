@@ -36,6 +36,10 @@ class Meter:
             self.set_clock(words[1])
         elif words[0] == "stats":
             rep.line(self.stats_line())
+        elif words == ["p3", "lost"]:  # the host's TCP client of P3 left (or was dropped)
+            port = self.comms.p3 if self.comms is not None else None
+            if port is not None:
+                port.link_lost()
         else:
             rep.log("error", "unknown command: %s" % line)
 

@@ -21,6 +21,9 @@
 # A client that keeps the line busy for `inactivity_s` without an association (garbage, or
 # valid frames that never lead to one) is hung up on: the link is dropped and `on_hangup` is
 # called, so a modem or a TCP wrapper in front frees the port for the next client.
+# A connection that ends under the port (a TCP client leaves: the HAL's port calls `on_drop`,
+# the emulator sends `p3 lost`) ends what it had: its unfinished frame and its association, so
+# the next client never inherits them.
 import asyncio
 import sys
 import time
@@ -61,7 +64,10 @@ class P3Port:
         self.hangups = 0
         self.errors = 0  # internal errors caught (each costs one request, never the task)
         self.bytes_in = 0
+        self.links_lost = 0
         self.running = False
+        if hasattr(uart, "on_drop"):  # a port with connections (TCP): it says when one ends
+            uart.on_drop = self.link_lost
 
     def poll(self):
         """Move what the UART has into HDLC; handle timeouts. True when bytes arrived."""
@@ -100,8 +106,16 @@ class P3Port:
         self.hdlc.reset_rx()
         if self.hdlc.connected:
             self.hdlc.disconnect()
+        if hasattr(self.uart, "hang_up"):  # a TCP port frees itself for the next client
+            self.uart.hang_up()
         if self.on_hangup is not None:
             self.on_hangup()
+
+    def link_lost(self):
+        """The connection under the port ended: drop its unfinished frame and its association."""
+        self.links_lost += 1
+        self.hdlc.reset_rx()
+        self.hdlc.disconnect()
 
     async def run(self):
         self.running = True

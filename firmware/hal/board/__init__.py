@@ -143,35 +143,12 @@ class BoardHal:
             meter.shutdown()
 
     def attach(self, meter):
-        """Join the built meter: metrology checks in with the watchdog once a meter second; a
-        P3 on TCP frees its port when the P3 task hangs up, and ends the association when the
-        connection ends."""
-        comms = getattr(meter, "comms", None)  # None: a metering board
-        port = comms.p3 if comms is not None else None
-        if port is not None and hasattr(self.p3, "hang_up"):
-            _join_tcp_p3(port, self.p3)
+        """Join the built meter: metrology checks in with the watchdog once a meter second. (A P3
+        on TCP joins its port itself: comms.dlms.p3 takes the port's on_drop and hang_up.)"""
         if meter.metering is None:
             return
         meter.metering.metrology.listeners.append(self.watchdog.watch("metrology",
                                                                      _METROLOGY_LIMIT_MS))
-
-
-def _join_tcp_p3(port, tcp):
-    """port: the comms P3 task (comms.dlms.p3.P3Port); tcp: hal.board.net.NetP3."""
-    reported = port.on_hangup
-
-    def on_hangup():
-        if reported is not None:
-            reported()
-        tcp.hang_up()
-
-    def on_drop():
-        framing = port.hdlc  # HDLC or the wrapper: the same surface
-        framing.reset_rx()
-        framing.disconnect()
-
-    port.on_hangup = on_hangup
-    tcp.on_drop = on_drop
 
 
 def build(config, ticks=None):

@@ -126,7 +126,7 @@ class NetP3:
         now = ticks.ticks_ms()
         self._last_rx = now
         self._serviced = now  # wait_rx looks at the link at once; readinto every _SERVICE_MS
-        self.on_drop = None  # called when a connection ends (BoardHal.attach: end the association)
+        self.on_drop = None  # called when a connection ends (comms.dlms.p3: end the association)
         self.connections = 0
         self.turned_away = 0  # connections refused while another client had the port
         self.idle_drops = 0

@@ -171,6 +171,8 @@ class Emulator(FirmwareProcesses):
                                     rx_limit=RX_LIMIT, on_overflow=self._overflow)
             if name == "p3" and hasattr(endpoint, "idle_s"):
                 endpoint.idle_s = self.p3_inactivity  # a silent TCP client frees the port
+                # a client that leaves takes its association with it: the firmware hears of it
+                endpoint.on_drop = self._p3_lost
             ports += ["--" + name, os.ttyname(slave)]
         if self.link_monitor is not None:
             self.endpoints["link"] = open_endpoint(self.link_monitor, self.baudrate,
@@ -277,6 +279,15 @@ class Emulator(FirmwareProcesses):
         if self.keys:
             args += ["--keys", str(self.keys), "--ic-floor", self.record.floors_arg()]
         return args
+
+    def _p3_lost(self):
+        """The P3 TCP client left: tell the firmware that carries P3 (the comms module)."""
+        fd = self._ctl_master  # the single firmware's, or the comms module's control line
+        if fd is not None:
+            try:
+                os.write(fd, b"p3 lost\n")
+            except OSError:
+                pass
 
     def port(self, name):
         """What a client opens: a pty path or socket://host:port."""

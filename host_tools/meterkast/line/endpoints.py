@@ -138,6 +138,7 @@ class TcpEndpoint:
         self.idle_s = None  # a client silent this long is dropped (None: kept for ever)
         self.idle_drops = 0
         self._last_rx = 0.0
+        self.on_drop = None  # called when a client's connection ends, for whatever reason
 
     def describe(self):
         return "%s:%s:%d" % ((self.scheme,) + tuple(self.address))
@@ -221,6 +222,8 @@ class TcpEndpoint:
             except OSError:
                 pass
             self.client = None
+            if self.on_drop is not None:
+                self.on_drop()
 
     def close(self):
         self._drop_client()
