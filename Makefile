@@ -42,7 +42,7 @@ test: $(STAMP)
 	$(BIN)/python -m pytest -n 3 tests $(ARGS)
 
 test-fw: $(STAMP)
-	$(BIN)/python -m pytest tests/fw $(ARGS)
+	$(BIN)/python -m pytest -n 3 tests/test_firmware_units.py $(ARGS)
 
 bench: $(STAMP)
 	$(BIN)/meterkast bench $(ARGS)
