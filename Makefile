@@ -44,6 +44,9 @@ test: $(STAMP)
 test-fw: $(STAMP)
 	$(BIN)/python -m pytest -n 3 tests/test_firmware_units.py $(ARGS)
 
+test-host: $(STAMP)
+	$(BIN)/python -m pytest -n 3 tests/host $(ARGS)
+
 bench: $(STAMP)
 	$(BIN)/meterkast bench $(ARGS)
 
