@@ -121,6 +121,7 @@ class SecureComms:
 
             server = DlmsServer(self.clock, readings, profile, identity, None, hal.storage,
                                 security=security, events=events)
+            server.objects.p1 = framer  # its keys are rotated on 0.0.43.0.1.255
 
             def on_refuse(sap, diag, err, why):
                 report.line('{"ev":"p3_refused","client":%d,"diagnostic":%d,"initiate_error":%d,'

@@ -56,6 +56,9 @@ PHASE_IMPORT_W_L3 = const(39)  # 1-0:61.7.0
 PHASE_EXPORT_W_L1 = const(40)  # 1-0:22.7.0
 PHASE_EXPORT_W_L2 = const(41)  # 1-0:42.7.0
 PHASE_EXPORT_W_L3 = const(42)  # 1-0:62.7.0
+# 0-0:43.0.1, security setup of the P1 port's keys: instance 1 of 0-0:43.0.e, the first after the
+# management association's (IDIS numbers the security setups e = 0, 1, ...; DSMR has none for P1)
+P1_SECURITY_SETUP = const(43)
 
 LNS = (
     b"\x01\x03\x00\x02\x08\xff"  # VERSION
@@ -101,8 +104,9 @@ LNS = (
     b"\x01\x00\x16\x07\x00\xff"  # PHASE_EXPORT_W_L1
     b"\x01\x00\x2a\x07\x00\xff"  # PHASE_EXPORT_W_L2
     b"\x01\x00\x3e\x07\x00\xff"  # PHASE_EXPORT_W_L3
+    b"\x00\x00\x2b\x00\x01\xff"  # P1_SECURITY_SETUP
 )
-COUNT = const(43)
+COUNT = const(44)
 
 # the four energy registers in the order of a reading's and a profile entry's registers
 ENERGY = (IMPORT_T1, IMPORT_T2, EXPORT_T1, EXPORT_T2)

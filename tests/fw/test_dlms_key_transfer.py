@@ -6,15 +6,20 @@
 # provisioned anew wins over keys rotated under the old one; the server's invocation counter
 # never goes back (no IV is used twice under any key); a power cut at any flash step of the
 # rotation leaves the old keys or the new ones in force, never neither.
+# The P1 keys the same way on 0.0.43.0.1.255 (listed only on a meter with encrypted P1): wrapped
+# with the management master key, in force from the next telegram, the frame counter going on
+# rising across the switch, restarts and power cuts.
+import gc
 import os
 
 import cryptolib
 import vfs
 from comms.crypto.gcm import Gcm
-from comms.crypto.keystore import RotatedKeys
+from comms.crypto.keystore import P1_KEYSET_SLOTS, RotatedKeys
 from comms.crypto.keywrap import unwrap
 from comms.events import EventLog
-from hal.unix.p3bench.client import AK, EK, FwClient, fail, keys
+from comms.p1.crypt import P1Encryptor
+from hal.unix.p3bench.client import AK, EK, SYSTEM_TITLE, FwClient, fail, keys
 from hal.unix.p3bench.fakes import PowerCut, RamFlash, build_server, mount_ram
 from p3_objects import PublicClient, parse_object_list
 
@@ -61,12 +66,12 @@ def wrap(kek, key):
     return bytes(a + r)
 
 
-def transfer_request(items):
+def transfer_request(items, setup=SETUP):
     """ACTION-request-normal: global_key_transfer with [(key_id, wrapped key)]."""
     p = b"\x01" + bytes((len(items),))
     for key_id, wrapped in items:
         p += b"\x02\x02\x16" + bytes((key_id,)) + b"\x09" + bytes((len(wrapped),)) + wrapped
-    return b"\xc3\x01\xc1\x00\x40" + SETUP + b"\x02\x01" + p
+    return b"\xc3\x01\xc1\x00\x40" + setup + b"\x02\x01" + p
 
 
 SUCCESS = b"\xc7\x01\xc1\x00\x00"
@@ -205,4 +210,157 @@ while True:
     check(got in ((EK2, AK2, KEK), (EK, AK2, KEK2)), "cut at step %d: %s" % (steps, got))
     steps += 1
 check(cuts > 2, "cuts hit the rotation %d times" % cuts)
+
+# -- the P1 keys: security setup 0.0.43.0.1.255 ------------------------------------------------------
+P1_SETUP = b"\x00\x00\x2b\x00\x01\xff"
+P1EK = bytes(range(0x10, 0x20))
+P1AK = bytes(range(0x20, 0x30))
+TELEGRAM = b"/MKS5\\meterkast\r\n\r\n1-0:1.8.1(000001.000*kWh)\r\n!ABCD\r\n"
+
+
+def p1_frame(framer):
+    n = framer.wrap(TELEGRAM, len(TELEGRAM))
+    return bytes(framer.buf[:n])
+
+
+def p1_open(frame, ek, ak):
+    """The telegram of a P1 frame under (ek, ak), or None when its tag does not verify."""
+    check(frame[2:10] == SYSTEM_TITLE and frame[13] == 0x30, "P1 frame header")
+    iv = frame[2:10] + frame[14:18]
+    out = bytearray(len(frame) - 18 - 12)
+    if Gcm(ek, max_len=256).decrypt_into(iv, b"\x30" + ak, frame[18:], len(frame) - 18, out, 12) < 0:
+        return None
+    return bytes(out)
+
+
+def fc(frame):
+    return int.from_bytes(frame[14:18], "big")
+
+
+check(P1_SETUP not in listed, "no encrypted P1: no P1 security setup in the list")
+c4 = FwClient(server2, c3.ic + 10, ek=EK2, ak=AK)
+c4.server_ic = c3.server_ic
+c4.associate()
+answer = c4.call(transfer_request([(0, wrap(KEK2, EK2))], P1_SETUP))
+check(answer == b"\xc7\x01\xc1\x03\x00", "no encrypted P1: read-write-denied %s" % answer)
+
+d = fresh()
+p1_server = build_server(d, keys=keys(kek=KEK))[0]
+_servers.append(p1_server)
+framer = P1Encryptor(SYSTEM_TITLE, {"ek": P1EK, "ak": P1AK}, d)
+p1_server.objects.p1 = framer
+pub = PublicClient(p1_server)
+answer = pub.call(transfer_request([(0, wrap(KEK, EK2))], P1_SETUP))
+check(answer == b"\xc7\x01\xc1\x03\x00", "public client: P1 keys read-write-denied %s" % answer)
+check(framer.rotation.seq == 0, "public client: nothing persisted")
+c = FwClient(p1_server, 1)
+c.associate()
+listed = {o[2]: o for o in parse_object_list(c.get(15, ASSOCIATION, 2))}
+check(listed[P1_SETUP][:2] == (64, 0) and listed[P1_SETUP][4] == {1: 0, 2: 1},
+      "encrypted P1 and a master key: the P1 security setup, global_key_transfer offered %s"
+      % (listed[P1_SETUP],))
+check(c.get(64, P1_SETUP, 1) == b"\x09\x06" + P1_SETUP, "P1 security setup LN")
+check(c.get(64, P1_SETUP, 2) == b"\x16\x03", "P1 policy: authenticated and encrypted")
+check(c.get(64, P1_SETUP, 3) == b"\x16\x00", "P1 suite 0")
+check(c.get(64, P1_SETUP, 4) == b"\x09\x00", "P1: no client system title")
+check(c.get(64, P1_SETUP, 5) == b"\x09\x08" + SYSTEM_TITLE, "P1 server title")
+
+before = p1_frame(framer)
+check(p1_open(before, P1EK, P1AK) == TELEGRAM, "the file's P1 keys before the rotation")
+for items, result in (
+    ([(0, wrap(KEK2, EK2))], 250),  # wrapped with another master key
+    ([(0, wrap(P1EK, EK2))], 250),  # wrapped with the P1 key itself
+    ([(3, wrap(KEK, KEK2))], 250),  # P1 has no master key of its own
+    ([(0, wrap(KEK, EK2)), (2, wrap(KEK, AK2)[:23] + b"\x00")], 250),  # one altered: none taken
+    ([(2, wrap(KEK, AK2)[:16])], 12),  # not 24 octets
+):
+    answer = c.call(transfer_request(items, P1_SETUP))
+    check(answer == b"\xc7\x01\xc1" + bytes((result,)) + b"\x00", "P1 refused %d: %s %s" % (result, answer, items))
+check(framer.rotation.seq == 0 and framer.rotation.keys is None, "P1: nothing persisted")
+check(p1_open(p1_frame(framer), P1EK, P1AK) == TELEGRAM, "refused: the P1 keys stay")
+
+answer = c.call(transfer_request([(0, wrap(KEK, EK2)), (2, wrap(KEK, AK2))], P1_SETUP))
+check(answer == SUCCESS, "P1 transfer answered success %s" % answer)
+check(framer.rotation.keys == (EK2, AK2, bytes(16)), "P1 keys persisted before the answer")
+check(p1_server.security.rotation.seq == 0 and p1_server.security.ek == EK,
+      "the management keys are not touched")
+after = p1_frame(framer)
+check(p1_open(after, EK2, AK2) == TELEGRAM, "the next telegram is under the new P1 keys")
+check(p1_open(after, P1EK, P1AK) is None and p1_open(after, EK2, P1AK) is None,
+      "and does not verify under the old keys (nor the old authentication key)")
+check(fc(after) > fc(before), "the frame counter goes on: %d after %d" % (fc(after), fc(before)))
+check(c.get(8, CLOCK, 2)[:2] == b"\x09\x0c", "the association goes on with the management keys")
+# only the authentication key; then a rotated master key wraps the next P1 keys
+answer = c.call(transfer_request([(2, wrap(KEK, AK))], P1_SETUP))
+check(answer == SUCCESS and framer.rotation.keys == (EK2, AK, bytes(16)), "P1 AK alone")
+check(p1_open(p1_frame(framer), EK2, AK) == TELEGRAM, "the new AK from the next telegram")
+answer = c.call(transfer_request([(3, wrap(KEK, KEK2))]))
+check(answer == SUCCESS, "management master key rotated")
+answer = c.call(transfer_request([(0, wrap(KEK, P1EK))], P1_SETUP))
+check(answer == b"\xc7\x01\xc1\xfa\x00", "P1 keys: the old master key no longer wraps")
+answer = c.call(transfer_request([(0, wrap(KEK2, EK))], P1_SETUP))
+check(answer == SUCCESS and framer.rotation.keys == (EK, AK, bytes(16)), "wrapped with the new")
+last = p1_frame(framer)
+check(p1_open(last, EK, AK) == TELEGRAM, "in force at the next telegram")
+
+# a restart: the rotated P1 keys are in force and the counter goes on above every frame sent
+framer2 = P1Encryptor(SYSTEM_TITLE, {"ek": P1EK, "ak": P1AK}, d)
+again = p1_frame(framer2)
+check(p1_open(again, EK, AK) == TELEGRAM and p1_open(again, P1EK, P1AK) is None,
+      "restart: the rotated P1 keys")
+check(fc(again) > fc(last), "restart: frame counter %d above %d" % (fc(again), fc(last)))
+# a keys file provisioned with other P1 keys wins over keys rotated under the old ones
+framer3 = P1Encryptor(SYSTEM_TITLE, {"ek": EK2, "ak": P1AK}, d)
+check(p1_open(p1_frame(framer3), EK2, P1AK) == TELEGRAM, "another keys file: its own P1 keys")
+del framer, framer2, framer3
+
+# -- power cuts at every flash step of a P1 rotation, telegrams sent before and after -------------
+flash = RamFlash(64)
+p1_base = {"ek": P1EK, "ak": P1AK}
+steps = 0
+cuts = 0
+sent = []
+while True:
+    mount_ram(flash, "/kt_p1", fresh=steps == 0)
+    f = P1Encryptor(SYSTEM_TITLE, p1_base, "/kt_p1")
+    if steps == 0:
+        f.transfer(EK2, AK2)  # a first rotation, done
+    sent.append(p1_frame(f))
+    flash.steps_left = steps
+    try:
+        f.transfer(EK, AK2)
+        sent.append(p1_frame(f))
+        done = True
+    except PowerCut:
+        done = False
+        cuts += 1
+        try:
+            vfs.umount("/kt_p1")  # with the power still off: nothing more reaches the flash
+        except Exception:
+            pass
+        f = None
+        gc.collect()  # the file the cut left open is finalised now, not under a heap lock
+    flash.steps_left = -1
+    if done:
+        vfs.umount("/kt_p1")
+    mount_ram(flash, "/kt_p1")
+    got = RotatedKeys("/kt_p1", p1_base, P1_KEYSET_SLOTS).keys
+    f = P1Encryptor(SYSTEM_TITLE, p1_base, "/kt_p1")
+    probe = p1_frame(f)
+    check(fc(probe) > max(fc(x) for x in sent), "cut at step %d: the counter goes on" % steps)
+    sent.append(probe)
+    if done:
+        check(got == (EK, AK2, bytes(16)), "no cut: the new P1 keys")
+        check(p1_open(probe, EK, AK2) == TELEGRAM, "no cut: telegrams under the new P1 keys")
+        break
+    check(got in ((EK2, AK2, bytes(16)), (EK, AK2, bytes(16))), "cut at step %d: %s" % (steps, got))
+    check(p1_open(probe, got[0], got[1]) == TELEGRAM, "cut at step %d: telegrams verify" % steps)
+    if got[0] == EK:  # the new keys landed: the next cut starts from them again
+        mount_ram(flash, "/kt_p1")
+        RotatedKeys("/kt_p1", p1_base, P1_KEYSET_SLOTS).save(EK2, AK2, bytes(16))
+        vfs.umount("/kt_p1")
+    steps += 1
+fcs = [fc(x) for x in sent]
+check(len(set(fcs)) == len(fcs), "no frame counter (IV) used twice across %d cuts" % cuts)
+check(cuts > 2, "cuts hit the P1 rotation %d times" % cuts)
 print("OK")

@@ -14,12 +14,17 @@
 #
 # Keys rotated by the head-end (security setup global_key_transfer) are kept by RotatedKeys on
 # comms' flash, never in this file (a board's keys file is written by `meterkast flash`): they
-# are in force over the file's until the file is provisioned with other management keys.
+# are in force over the file's until the file is provisioned with other keys. The management
+# keys (0.0.43.0.0.255) and the P1 keys (0.0.43.0.1.255) each have their own pair of slots in
+# the same format (KEYSET_SLOTS, P1_KEYSET_SLOTS; a P1 set's master key field is zeros: the P1
+# keys are wrapped with the management master key).
 import json
 import struct
 from binascii import crc32, unhexlify
 
 from contract.layout import KEYSET_BODY, KEYSET_FMT, KEYSET_MAGIC, KEYSET_SIZE, KEYSET_SLOTS
+
+P1_KEYSET_SLOTS = ("p1keys.a", "p1keys.b")
 
 
 class KeyError_(ValueError):
@@ -75,13 +80,14 @@ def load_keys(path):
 
 
 class RotatedKeys:
-    """The management keys (ek, ak, kek) a head-end put in force with global_key_transfer, in two
-    slot files on comms' flash (contract.layout KEYSET_*), written alternately: a write either
-    lands whole or leaves the other slot, the keys in force before it. `keys` is the newest valid
-    set rotated from these keys file keys (`base`), or None: the file's keys are in force."""
+    """The keys (ek, ak, kek) a head-end put in force with global_key_transfer, in two slot files
+    on comms' flash (contract.layout KEYSET_*; `slots`: the management set's or P1_KEYSET_SLOTS),
+    written alternately: a write either lands whole or leaves the other slot, the keys in force
+    before it. `keys` is the newest valid set rotated from these keys file keys (`base`), or
+    None: the file's keys are in force."""
 
-    def __init__(self, root, base):
-        self._paths = (root + "/" + KEYSET_SLOTS[0], root + "/" + KEYSET_SLOTS[1])
+    def __init__(self, root, base, slots=KEYSET_SLOTS):
+        self._paths = (root + "/" + slots[0], root + "/" + slots[1])
         self.base = crc32(bytes(base["ek"]) + bytes(base["ak"]) + bytes(base.get("kek") or b""))
         self.seq = 0
         self.keys = None

@@ -1,6 +1,6 @@
 # meterkast: the P3 server's associations: AARQ/AARE for the public and the management client,
 # HLS-GMAC pass 3/4 (ACTION on the association object), RLRQ/RLRE, and the ACTION that rotates
-# the management keys (global_key_transfer on the security setup)
+# the management or the P1 keys (global_key_transfer on the security setups 0.0.43.0.0/1.255)
 # MIT license
 #
 # Mixed into comms.dlms.server.DlmsServer. The management client must present the ciphered
@@ -28,6 +28,7 @@ PUBLIC_SAP = const(16)
 MANAGEMENT_SAP = const(1)
 _ASSOCIATION_INDEX = const(2)  # cosem.OBJECTS row of 0.0.40.0.0.255
 _SECURITY_SETUP_INDEX = const(18)  # cosem.OBJECTS row of 0.0.43.0.0.255
+_P1_SECURITY_SETUP_INDEX = const(19)  # and of 0.0.43.0.1.255, the P1 keys'
 _GLOBAL_KEY_TRANSFER = const(2)
 _KEY_EK = const(0)  # global_key_transfer key_id: global unicast encryption key
 _KEY_AK = const(2)  # authentication key
@@ -47,11 +48,12 @@ class AssociationService:
             return self._short_result(ACTION_RESPONSE, iid, cosem.OBJECT_UNDEFINED, False)
         if index < -1:
             return self._short_result(ACTION_RESPONSE, iid, cosem.OBJECT_CLASS_INCONSISTENT, False)
-        if index == _SECURITY_SETUP_INDEX and method == _GLOBAL_KEY_TRANSFER:
+        p1 = index == _P1_SECURITY_SETUP_INDEX
+        if (index == _SECURITY_SETUP_INDEX or p1) and method == _GLOBAL_KEY_TRANSFER:
             result = cosem.READ_WRITE_DENIED
-            if (self.state == ASSOCIATED and self.management and has_params
-                    and self.security.kek is not None):
-                result = self._key_transfer(r)
+            if (self.state == ASSOCIATED and has_params
+                    and self.objects.method_access(index, method, self.management)):
+                result = self._key_transfer(r, p1)
             return self._short_result(ACTION_RESPONSE, iid, result, False)
         if index != _ASSOCIATION_INDEX or method != 1:
             return self._short_result(ACTION_RESPONSE, iid, cosem.READ_WRITE_DENIED, False)
@@ -78,10 +80,12 @@ class AssociationService:
         end = sec.server_hls(self._ctos[0 : self._ctos_len], pt, s + 8)
         return self._reply(s, end)
 
-    def _key_transfer(self, r):
+    def _key_transfer(self, r, p1):
         """global_key_transfer: array of {key_id enum, key_wrapped octet-string (RFC 3394 with
         the master key)}; the encryption (0), authentication (2) and master (3) keys, each at
-        most once. All unwrap and are persisted, or none is taken. An action-result."""
+        most once; for the P1 port (p1) its encryption and authentication keys, wrapped with the
+        management master key. All unwrap and are persisted, or none is taken. An
+        action-result."""
         from comms.crypto.keywrap import unwrap  # loaded only when keys are rotated
 
         sec = self.security
@@ -99,8 +103,9 @@ class AssociationService:
                 r.expect(axdr.ENUM)
                 key_id = r.u8()
                 p = r.octets(24)
-                if key_id not in (_KEY_EK, _KEY_AK, _KEY_KEK) or keys[key_id] is not None:
-                    return cosem.OTHER_REASON  # no broadcast key; each key once
+                if (key_id not in (_KEY_EK, _KEY_AK, _KEY_KEK) or keys[key_id] is not None
+                        or (p1 and key_id == _KEY_KEK)):
+                    return cosem.OTHER_REASON  # no broadcast key, no P1 master key; each once
                 key = bytearray(16)
                 if not unwrap(kek, r.buf[p : p + 24], key):
                     return cosem.OTHER_REASON  # not wrapped with our master key, or altered
@@ -108,7 +113,10 @@ class AssociationService:
         except ValueError:  # AxdrError: not the parameter's type, or cut short
             return cosem.TYPE_UNMATCHED
         try:
-            sec.transfer(keys[_KEY_EK], keys[_KEY_AK], keys[_KEY_KEK])
+            if p1:
+                self.objects.p1.transfer(keys[_KEY_EK], keys[_KEY_AK])
+            else:
+                sec.transfer(keys[_KEY_EK], keys[_KEY_AK], keys[_KEY_KEK])
         except OSError:
             return cosem.HARDWARE_FAULT  # not on flash: the keys in force stay
         if self.objects.events is not None:

@@ -34,6 +34,13 @@
 #   method 2 global_key_transfer when the keys file holds a master key (management.kek): new
 #   encryption, authentication and master keys wrapped with it (RFC 3394), in force from the
 #   next association (comms.dlms.security); security_activate (1) is not offered.
+# Security setup 0.0.43.0.1.255 (class 64 version 0, management only, read only; in the object
+#   list only of a meter with encrypted P1): the P1 port's keys. Policy 3 and suite 0 as the P1
+#   frames have them (SC 0x30), no client system title (P1 is broadcast: empty octet-string),
+#   the meter's system title; method 2 global_key_transfer when the management keys hold a
+#   master key: a new P1 encryption (key_id 0) and authentication key (2), wrapped with the
+#   management master key, in force from the next telegram (comms.p1.crypt); no master key (3)
+#   of its own.
 from contract import obis as ob
 from contract import reading as rd
 from micropython import const
@@ -81,6 +88,7 @@ LN_PROFILE_STATUS = ob.ln(ob.PROFILE_STATUS)
 LN_STANDARD_EVENT_LOG = ob.ln(ob.EVENT_LOG)
 LN_POWER_FAILURE_LOG = ob.ln(ob.POWER_FAILURE_LOG)
 LN_SECURITY_SETUP = ob.ln(ob.SECURITY_SETUP)
+_P1_SECURITY_SETUP_INDEX = const(19)  # the row of 0.0.43.0.1.255 in OBJECTS
 
 # object kinds
 _CLOCK = const(0)
@@ -125,6 +133,7 @@ OBJECTS = (
     (LN_STANDARD_EVENT_LOG, CLASS_PROFILE, _EVENT_LOG, 0, 0),
     (LN_POWER_FAILURE_LOG, CLASS_PROFILE, _EVENT_LOG, 1, 0),
     (LN_SECURITY_SETUP, CLASS_SECURITY_SETUP, _SECURITY_SETUP, None, 0),
+    (ob.ln(ob.P1_SECURITY_SETUP), CLASS_SECURITY_SETUP, _SECURITY_SETUP, 1, 0),
 )
 
 # The columns of each profile (capture objects: indices in OBJECTS, attribute 2, data index 0
@@ -223,12 +232,15 @@ class ObjectModel:
         self.server_ic = None  # callables set by the server: counter values for 0.0.43.1.x
         self.client_ic = None
         self.association = None  # the server, for the association object's attributes
+        self.p1 = None  # comms.p1.crypt.P1Encryptor of an encrypted P1 port, or None
         # set_clock(t_utc) -> None, or why the RTC was not moved; None when this meter has no
         # way to move its RTC (a comms module on its own board: the link is one way)
         self.set_clock = None
 
     def visible(self, index, management):
         """Is OBJECTS[index] in this client's object list (and there at all for it)?"""
+        if index == _P1_SECURITY_SETUP_INDEX and self.p1 is None:
+            return False  # no encrypted P1: no P1 keys to set up
         return management or OBJECTS[index][4] & _PUBLIC
 
     def access(self, index, attr, management):
@@ -248,7 +260,7 @@ class ObjectModel:
         """1 (access) or 0 (no access) of a method of OBJECTS[index]: the management client's
         reply_to_HLS_authentication, and its global_key_transfer when the meter holds a master
         key."""
-        if not management:
+        if not management or not self.visible(index, management):
             return 0
         kind = OBJECTS[index][2]
         if kind == _SECURITY_SETUP:
@@ -358,7 +370,7 @@ class ObjectModel:
         if kind == _ASSOCIATION:
             return self._association(attr, b, o)
         if kind == _SECURITY_SETUP:
-            return self._security_setup(attr, b, o)
+            return self._security_setup(entry[3], attr, b, o)
         # Data objects: attribute 2 only
         if kind == _EQUIPMENT_ID:
             return axdr.put_octets(b, o, self.equipment_id)
@@ -388,14 +400,17 @@ class ObjectModel:
         v = self.reading[field]
         return axdr.put_tag_u32(b, o, axdr.DOUBLE_LONG_UNSIGNED, v if v > 0 else 0)
 
-    def _security_setup(self, attr, b, o):
-        """Security setup version 0 of the management association: every APDU authenticated
-        and encrypted (policy 3), suite 0 (AES-GCM-128), the two system titles."""
+    def _security_setup(self, p1, attr, b, o):
+        """Security setup version 0 of the management association (p1 None) or of the P1 port
+        (p1 1): every APDU or frame authenticated and encrypted (policy 3), suite 0
+        (AES-GCM-128), the client's system title (P1: none) and the meter's."""
         sec = self.association.security
         if sec is None:
             return -OBJECT_UNAVAILABLE  # no management keys: nobody associates to read it
         if attr == 2 or attr == 3:
             return axdr.put_tag_u8(b, o, axdr.ENUM, 3 if attr == 2 else 0)
+        if attr == 4 and p1:
+            return axdr.put_octets(b, o, b"")
         return axdr.put_octets(b, o, sec.client_title if attr == 4 else sec.title)
 
     def clock_status(self, t):

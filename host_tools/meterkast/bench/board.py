@@ -27,7 +27,7 @@ from meterkast.image.build import build, compile_tree, march_for
 from meterkast.keys.file import write_keys
 
 BUDGET_SOURCE = "352K"
-BUDGET_MPY = "320K"
+BUDGET_MPY = "328K"
 DAY = 86400
 SPEED = 8000
 START = "2026-06-01T00:00:00Z"

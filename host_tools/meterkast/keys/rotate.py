@@ -15,6 +15,15 @@ A run that finds a `<keys>.new` first tries those keys: if the meter takes them,
 rotation completed on the meter and only step 4 is left; if not, the meter kept the old keys and
 a fresh rotation starts. The client's invocation counter (`<keys>.ic`) goes on counting across a
 rotation, as the meter's own counters do: no IV is used twice under either key.
+
+`--port p1` (rotate_p1) rotates the P1 port's keys the same way on the P1 security setup
+0.0.43.0.1.255, in the management association (keys wrapped with the same master key); the
+file's "p1" section changes. The meter stores them before it answers and encrypts its next
+telegram with them; its frame counter goes on. The proof of step 3 is, with `--p1-url`, a
+telegram read from the P1 port that verifies under the new keys (and not the old ones); without
+it, the action's success. A `<keys>.new` left by an unfinished P1 rotation is simply sent again:
+putting the same keys in force twice is harmless (the frame counter never restarts), so the
+meter ends with the keys of the file either way.
 """
 import json
 import os
@@ -99,6 +108,12 @@ def _finish(path, new_path):
     return old_path
 
 
+def _pending_p1(doc, new_doc, new_path):
+    if doc.get("p1") != new_doc.get("p1"):
+        raise CliError("%s holds new P1 keys of an unfinished P1 rotation: finish it first with "
+                       "`meterkast keys rotate --port p1`" % new_path)
+
+
 def rotate(port, path, counters, timeout=5.0, wrapper=False):
     """Rotate the management keys of the meter on `port`; returns a text of what was done."""
     doc = read_keys_doc(path)
@@ -106,6 +121,7 @@ def rotate(port, path, counters, timeout=5.0, wrapper=False):
     new_path = path + ".new"
     if os.path.exists(new_path):
         new_doc = read_keys_doc(new_path)
+        _pending_p1(doc, new_doc, new_path)
         new_keys, new_m = _mgmt(new_doc, new_path)
         if _works(port, new_keys, new_m, counters, timeout, wrapper):
             _finish(path, new_path)
@@ -141,3 +157,77 @@ def rotate(port, path, counters, timeout=5.0, wrapper=False):
     return "the meter now uses new management keys: %s (the previous keys are in %s)" % (
         path, old)
 
+
+
+def _p1_verifies(p1_port, new_doc, old_doc, seconds):
+    """Read the P1 port until a telegram verifies under the new keys (True), or `seconds` pass
+    (False). A frame already under way when the keys changed may still carry the old ones; a
+    frame under the new keys must not verify under the old ones."""
+    import time
+
+    from meterkast.keys.file import Keys
+    from meterkast.wire.frames import FrameDecoder
+
+    new = FrameDecoder(Keys.from_dict(new_doc))
+    old_keys = Keys.from_dict(old_doc)
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        for frame in new.feed(p1_port.read(4096)):
+            if frame.ok and frame.tag_ok and frame.telegram is not None:
+                return not any(f.ok for f in FrameDecoder(old_keys).feed(bytes(frame.raw)))
+    return False
+
+
+def rotate_p1(port, path, counters, timeout=5.0, wrapper=False, p1_port=None, p1_wait=30.0):
+    """Rotate the P1 keys of the meter on `port` (P3) over the P1 security setup; `p1_port`, an
+    open P1 port, proves them. Returns a text of what was done."""
+    doc = read_keys_doc(path)
+    keys, m = _mgmt(doc, path)
+    if m.get("kek") is None:
+        raise CliError("keys file %s has no master key (management.kek): the meter cannot take "
+                       "new keys" % path)
+    if keys.get("p1") is None:
+        raise CliError("keys file %s has no \"p1\" section: the meter sends plain P1, there are "
+                       "no P1 keys to rotate" % path)
+    new_path = path + ".new"
+    resumed = os.path.exists(new_path)
+    if resumed:
+        new_doc = read_keys_doc(new_path)
+        if new_doc.get("management") != doc.get("management"):
+            raise CliError("%s holds new management keys of an unfinished rotation: finish it "
+                           "first with `meterkast keys rotate`" % new_path)
+        new_keys = parse_keys(new_doc, "keys file %s" % new_path)
+        ek, ak = new_keys["p1"]["ek"], new_keys["p1"]["ak"]
+    else:
+        new_doc = json.loads(json.dumps(doc))
+        taken = {m["ek"], m["ak"], m["kek"], keys["p1"]["ek"], keys["p1"]["ak"]}
+        ek, ak = secrets.token_bytes(16), secrets.token_bytes(16)
+        while {ek, ak} & taken or ek == ak:
+            ek, ak = secrets.token_bytes(16), secrets.token_bytes(16)
+        new_doc["p1"]["ek"] = ek.hex().upper()
+        new_doc["p1"]["ak"] = ak.hex().upper()
+        write_keys(new_path, new_doc, force=True)  # on disk before the meter can take them
+    data = key_transfer_data(m["kek"], ek, ak)
+    setup = firmware_module("contract.obis")
+    ln = setup.ln(setup.P1_SECURITY_SETUP)
+    if p1_port is not None:
+        p1_port.reset_input_buffer()
+    result = _associate(port, keys, m, counters, timeout, wrapper,
+                        lambda a: a.action(CLASS_SECURITY_SETUP, ln, GLOBAL_KEY_TRANSFER, data))
+    if result != 0:
+        if not resumed:
+            os.remove(new_path)
+            raise CliError("the meter refused the new P1 keys (action result %d); it keeps the "
+                           "keys of %s" % (result, path))
+        raise CliError("the meter refused the P1 keys of %s (action result %d); both files are "
+                       "kept (%s, %s)" % (new_path, result, path, new_path))
+    proof = "the meter answered success"
+    if p1_port is not None:
+        if not _p1_verifies(p1_port, new_doc, doc, p1_wait):
+            raise CliError("the meter accepted the new P1 keys but no telegram verified under "
+                           "them within %g s; both files are kept (%s, %s): run `meterkast keys "
+                           "rotate --port p1` again" % (p1_wait, path, new_path))
+        proof = "a P1 telegram verified under the new keys"
+    old = _finish(path, new_path)
+    return "the meter now uses new P1 keys (%s): %s (the previous keys are in %s)" % (
+        proof, path, old)
