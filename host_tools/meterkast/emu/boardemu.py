@@ -11,6 +11,7 @@ It stands in for a Pico on /dev/ttyACM0 so that deployment is tested with the re
 * power-on runs main.py from the flash (boardemu_mp/emu_start.py), then the REPL;
 * reset (machine.reset() or Ctrl-D in the REPL) ends the process and the emulator powers the
   board on again from the same image, so `mpremote reset` behaves as on a board;
+  `power_cycle()` pulls the plug instead (the process is killed) and powers on later;
 * `machine` is emulated (boardemu_mp/emu_machine.py): UART ids wired to ptys (P1 reaches the
   outside at 115200 baud through meterkast.line.paced, like `meterkast run`), SPI with emulated
   ADE7953 chips measuring the seeded household (the board's real front-end code runs), RTC from
@@ -19,6 +20,9 @@ It stands in for a Pico on /dev/ttyACM0 so that deployment is tested with the re
   access point (`wifi={"ssid": ..., "key": ...}`) at once, on the host's loopback, with the unix
   port's real sockets, so P3 over TCP is served on 127.0.0.1; `wifi_down()` takes the access
   point away (the station drops and stays down until the firmware reconnects).
+
+Which UART goes where is `_wire_uarts`: a single board's P1 and P3 go to the outside;
+meterkast.emu.boardpair wires a metering board and a comms board to each other by the link.
 
 mpremote must always be given `resume` for the emulator: its default soft reset (Ctrl-D in the
 raw REPL) ends the unix port, where a board would stay in the raw REPL.
@@ -85,18 +89,32 @@ class BoardEmulator:
         self._fds = []
         self._lines = []
         self._endpoints = {}
+        self._masters = {}  # UART name -> the host's (pty master) end of the board's UART
+        self._uart_slaves = []
         self._closing = False
+        self._power_off = threading.Event()  # held off by power_cycle()
         self._supervisor = None
 
     # -- wiring ------------------------------------------------------------------------------
-    def _uart(self, name, baudrate):
+    def _uart(self, name, baudrate, endpoint=None, faults=None):
+        """A board UART: a pty whose far end a paced Line joins to `endpoint` (default: a pty
+        for the outside, like a USB-serial adapter on the pins). Returns the board's pty path."""
         master, slave = os.openpty()
-        endpoint = PtyEndpoint()
-        line = Line(name, master, endpoint, baudrate)
+        endpoint = endpoint or PtyEndpoint()
+        line = Line(name, master, endpoint, baudrate, faults=faults)
         self._fds += [master, slave]
+        self._masters[name] = master
+        self._uart_slaves.append(slave)
         self._lines.append(line)
         self._endpoints[name] = endpoint
         return os.ttyname(slave)
+
+    def _wire_uarts(self, uarts, board):
+        """Fill hw.json's UART id -> pty path. A single board: P1 and P3 to the outside."""
+        if self.wire_p1:
+            uarts[str(board["p1"]["uart"])] = self._uart("p1", 115200)
+        if self.wire_p3:
+            uarts[str(board["p3"]["uart"])] = self._uart("p3", 115200)
 
     def start(self):
         self.workdir.mkdir(parents=True, exist_ok=True)
@@ -105,15 +123,12 @@ class BoardEmulator:
         fw = firmware_dir()
         for name, src in WORLD_MODULES.items():
             shutil.copyfile(fw / src, self.workdir / name)
-        table = board_table()
+        board = board_table().board("emu")
         hw = {"uart": {}, "seed": self.seed, "serial": self.seed, "pins": {},  # serial: unique_id
-              "spi_cs": table.board("emu")["frontend"]["cs"]}
+              "spi_cs": board["frontend"]["cs"]}
         if self.scenario:
             hw["scenario"] = json.loads(Path(self.scenario).read_text())
-        if self.wire_p1:
-            hw["uart"]["0"] = self._uart("p1", 115200)
-        if self.wire_p3:
-            hw["uart"]["1"] = self._uart("p3", 115200)
+        self._wire_uarts(hw["uart"], board)
         if self.wifi:
             hw["wlan"] = {"ssid": self.wifi["ssid"], "key": self.wifi.get("key"),
                           "down": str(self._wifi_flag.resolve())}
@@ -150,6 +165,11 @@ class BoardEmulator:
                 str((self.workdir / "hw.json").resolve()), str(MP_DIR), str(self.workdir.resolve())]
         env = dict(os.environ)
         env.pop("MICROPYPATH", None)
+        for slave in self._uart_slaves:  # a UART's receive FIFO is empty at power-on
+            try:
+                termios.tcflush(slave, termios.TCIFLUSH)
+            except (OSError, termios.error):  # closing
+                pass
         self.boots += 1
         self.proc = subprocess.Popen(cmd, stdin=self._console_slave, stdout=self._console_slave,
                                      stderr=self._console_slave, env=env, cwd=str(self.workdir),
@@ -159,9 +179,11 @@ class BoardEmulator:
         while not self._closing:
             proc = self.proc
             proc.wait()
+            time.sleep(0.05)  # the reset pulse
+            while self._power_off.is_set() and not self._closing:
+                time.sleep(0.02)
             if self._closing:
                 return
-            time.sleep(0.05)  # the reset pulse
             self._power_on()
 
     # -- what a test or tool uses --------------------------------------------------------------
@@ -184,6 +206,18 @@ class BoardEmulator:
             self._wifi_flag.write_text("")
         elif self._wifi_flag.exists():
             self._wifi_flag.unlink()
+
+    def power_cycle(self, off_s=1.0):
+        """Pull the plug and put it back `off_s` later: the board stops wherever it is (no
+        shutdown, a flash write cut short), then powers on from its flash as after a reset."""
+        self._power_off.set()
+        try:
+            if self.proc.poll() is None:
+                self.proc.kill()
+            self.proc.wait()
+            time.sleep(off_s)
+        finally:
+            self._power_off.clear()
 
     def wait_boots(self, count, timeout=30.0):
         deadline = time.monotonic() + timeout
