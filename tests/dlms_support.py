@@ -272,6 +272,29 @@ def gurux_management(invocation_counter=1, ek=EK, ak=AK, title=CLIENT_TITLE, sec
     return c
 
 
+def emulator_session(emu, invocation_counter=1, management=True, ek=EK, ak=AK):
+    """An open GuruxSession on a running Emulator's P3, over HDLC or the wrapper as it serves:
+    the management client (HLS-GMAC) or, management=False, the public one."""
+    wrapper = emu.p3_framing == "wrapper"
+    kind = InterfaceType.WRAPPER if wrapper else InterfaceType.HDLC
+    if management:
+        c = gurux_management(invocation_counter, ek, ak, interface=kind)
+    else:
+        c = GXDLMSClient(True, 16, 1, Authentication.NONE, None, kind)
+    s = GuruxSession(emu.port("p3"), c, wrapper=wrapper)
+    try:
+        s.open()
+    except Exception:
+        s.close()
+        raise
+    return s
+
+
+def booted(emu):
+    """Until the firmware that serves P3 (the single board, or the comms module) has booted."""
+    assert emu.wait_event(lambda e: e.get("ev") == "boot" and e.get("module") != "metering", 30)
+
+
 def gurux_public():
     return GXDLMSClient(True, 16, 1, Authentication.NONE, None, InterfaceType.HDLC)
 

@@ -10,6 +10,22 @@ def check(cond, msg):
         fail(msg)
 
 
+class FreshDirs:
+    """A new directory under a RAM flash mount for every server a test builds."""
+
+    def __init__(self, root):
+        self.root = root
+        self.n = 0
+
+    def __call__(self):
+        import os
+
+        self.n += 1
+        d = "%s/%d" % (self.root, self.n)
+        os.mkdir(d)
+        return d
+
+
 class PublicClient:
     """SAP 16, no security: plain APDUs straight to the server."""
 

@@ -17,25 +17,15 @@ from contract import reading as rd
 from contract.layout import EVENT_FILE, EVENT_SIZE, EVENT_STANDARD_ENTRIES, EVENT_STATE_SLOTS
 from hal.unix.p3bench.client import FwClient, be32, entry_params, fail, keys
 from hal.unix.p3bench.fakes import PowerCut, RamFlash, build_server, mount_ram
-from p3_objects import PublicClient, get_plain, parse_object_list
+from p3_objects import FreshDirs, PublicClient, check, get_plain, parse_object_list
 from util import tz
 
 STORE = mount_ram(RamFlash(96), "/ev", fresh=True)
 T0 = tz.parse_iso("2024-03-12T10:00:00Z")
-_dirs = [0]
 _servers = []  # keep every server referenced (see test_dlms_objects)
 
 
-def check(cond, msg):
-    if not cond:
-        fail(msg)
-
-
-def fresh():
-    _dirs[0] += 1
-    d = "%s/%d" % (STORE, _dirs[0])
-    os.mkdir(d)
-    return d
+fresh = FreshDirs(STORE)
 
 
 class Clock:

@@ -10,7 +10,6 @@
 # with the management master key, in force from the next telegram, the frame counter going on
 # rising across the switch, restarts and power cuts.
 import gc
-import os
 
 import cryptolib
 import vfs
@@ -19,9 +18,9 @@ from comms.crypto.keystore import P1_KEYSET_SLOTS, RotatedKeys
 from comms.crypto.keywrap import unwrap
 from comms.events import EventLog
 from comms.p1.crypt import P1Encryptor
-from hal.unix.p3bench.client import AK, EK, SYSTEM_TITLE, FwClient, fail, keys
+from hal.unix.p3bench.client import AK, EK, SYSTEM_TITLE, FwClient, keys
 from hal.unix.p3bench.fakes import PowerCut, RamFlash, build_server, mount_ram
-from p3_objects import PublicClient, parse_object_list
+from p3_objects import FreshDirs, PublicClient, check, parse_object_list
 
 STORE = mount_ram(RamFlash(96), "/kt", fresh=True)
 SETUP = b"\x00\x00\x2b\x00\x00\xff"
@@ -31,20 +30,10 @@ KEK = bytes(range(0x40, 0x50))
 EK2 = bytes(range(0x60, 0x70))
 AK2 = bytes(range(0x70, 0x80))
 KEK2 = bytes(range(0x80, 0x90))
-_dirs = [0]
 _servers = []  # keep every server referenced (see test_dlms_objects)
 
 
-def check(cond, msg):
-    if not cond:
-        fail(msg)
-
-
-def fresh():
-    _dirs[0] += 1
-    d = "%s/%d" % (STORE, _dirs[0])
-    os.mkdir(d)
-    return d
+fresh = FreshDirs(STORE)
 
 
 def wrap(kek, key):

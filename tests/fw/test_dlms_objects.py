@@ -3,12 +3,11 @@
 # 3-6 and 8; every object the list names read back as a browsing tool reads it; GET-with-list
 # (short, long in blocks, errors per item); SET of the clock and its DST parameters (management
 # only, only when the meter can move its RTC); the conformance each AARE offers.
-import os
 
 from comms.dlms import axdr
 from hal.unix.p3bench.client import FwClient, be32, entry_params, fail, keys
 from hal.unix.p3bench.fakes import RamFlash, build_server, mount_ram
-from p3_objects import PublicClient, aare_conformance, collect, get_plain, parse_object_list
+from p3_objects import FreshDirs, PublicClient, aare_conformance, check, collect, get_plain, parse_object_list
 from util import tz
 
 STORE = mount_ram(RamFlash(64), "/p3_objects", fresh=True)
@@ -19,22 +18,12 @@ I181 = b"\x01\x00\x01\x08\x01\xff"
 SECURITY_SETUP = b"\x00\x00\x2b\x00\x00\xff"
 PUBLIC_LNS = (CLOCK, b"\x00\x00\x2a\x00\x00\xff", ASSOCIATION, b"\x00\x00\x2b\x01\x00\xff",
               b"\x00\x00\x2b\x01\x01\xff")
-_dirs = [0]
 # Every server built stays referenced: a collected one would close its counter files from the
 # collector, where the RAM flash (a test double) cannot allocate.
 _servers = []
 
 
-def check(cond, msg):
-    if not cond:
-        fail(msg)
-
-
-def fresh():
-    _dirs[0] += 1
-    d = "%s/%d" % (STORE, _dirs[0])
-    os.mkdir(d)
-    return d
+fresh = FreshDirs(STORE)
 
 
 def new_server():

@@ -13,19 +13,15 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 from dlms_support import (
-    AK,
-    CLIENT_TITLE,
-    EK,
     GuruxError,
-    GuruxSession,
+    booted,
+    emulator_session,
     local_amsterdam,
     write_keys,
 )
 from gurux_dlms import GXDateTime
-from gurux_dlms.enums import AccessMode, Authentication, InterfaceType, Security
-from gurux_dlms.GXDLMSClient import GXDLMSClient
+from gurux_dlms.enums import AccessMode
 from gurux_dlms.objects import GXDLMSClock, GXDLMSProfileGeneric
-from gurux_dlms.secure import GXDLMSSecureClient
 from meterkast.emu.emulator import Emulator
 from meterkast.image.flashimage import dump
 
@@ -36,28 +32,9 @@ CLOCK_ADJUSTED = 0x20
 _ic = itertools.count(1, 1000)
 
 
-def Session(url, client, wrapper):
-    return GuruxSession(url, client, wrapper=wrapper)
-
-
 def session(emu, wrapper, management=True):
-    kind = InterfaceType.WRAPPER if wrapper else InterfaceType.HDLC
-    if management:
-        c = GXDLMSSecureClient(True, 1, 1, Authentication.HIGH_GMAC, None, kind)
-        c.ciphering.security = Security.AUTHENTICATION_ENCRYPTION
-        c.ciphering.systemTitle = CLIENT_TITLE
-        c.ciphering.blockCipherKey = EK
-        c.ciphering.authenticationKey = AK
-        c.ciphering.invocationCounter = next(_ic) + 10**6
-    else:
-        c = GXDLMSClient(True, 16, 1, Authentication.NONE, None, kind)
-    s = Session(emu.port("p3"), c, wrapper)
-    s.open()
-    return s
-
-
-def booted(emu):
-    assert emu.wait_event(lambda e: e.get("ev") == "boot" and e.get("module") != "metering", 30)
+    assert wrapper == (emu.p3_framing == "wrapper")
+    return emulator_session(emu, next(_ic) + 10**6, management)
 
 
 def utc(gx):

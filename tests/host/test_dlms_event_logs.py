@@ -12,19 +12,14 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 from dlms_support import (
-    AK,
-    CLIENT_TITLE,
-    EK,
     GuruxError,
-    GuruxSession,
+    booted,
+    emulator_session,
     local_amsterdam,
     write_keys,
 )
 from gurux_dlms import GXDateTime
-from gurux_dlms.enums import Authentication, InterfaceType, Security
-from gurux_dlms.GXDLMSClient import GXDLMSClient
 from gurux_dlms.objects import GXDLMSClock, GXDLMSProfileGeneric
-from gurux_dlms.secure import GXDLMSSecureClient
 from meterkast.emu.emulator import Emulator
 
 START = "2024-03-11T22:05:00Z"
@@ -37,24 +32,7 @@ _ic = itertools.count(1, 1000)
 
 
 def session(emu, management=True):
-    wrapper = emu.p3_framing == "wrapper"
-    kind = InterfaceType.WRAPPER if wrapper else InterfaceType.HDLC
-    if management:
-        c = GXDLMSSecureClient(True, 1, 1, Authentication.HIGH_GMAC, None, kind)
-        c.ciphering.security = Security.AUTHENTICATION_ENCRYPTION
-        c.ciphering.systemTitle = CLIENT_TITLE
-        c.ciphering.blockCipherKey = EK
-        c.ciphering.authenticationKey = AK
-        c.ciphering.invocationCounter = next(_ic) + 10**6
-    else:
-        c = GXDLMSClient(True, 16, 1, Authentication.NONE, None, kind)
-    s = GuruxSession(emu.port("p3"), c, wrapper=wrapper)
-    s.open()
-    return s
-
-
-def booted(emu):
-    assert emu.wait_event(lambda e: e.get("ev") == "boot" and e.get("module") != "metering", 30)
+    return emulator_session(emu, next(_ic) + 10**6, management)
 
 
 def utc(gx):

@@ -9,12 +9,17 @@ no IV is used twice."""
 import itertools
 
 import pytest
-from dlms_support import AK, CLIENT_TITLE, EK, GuruxError, GuruxSession, write_keys
-from gurux_dlms.enums import Authentication, InterfaceType, Security
+from dlms_support import (
+    AK,
+    EK,
+    GuruxError,
+    booted,
+    emulator_session,
+    write_keys,
+)
 from gurux_dlms.GXDLMSException import GXDLMSException
 from gurux_dlms.objects import GXDLMSClock, GXDLMSData, GXDLMSSecuritySetup
 from gurux_dlms.objects.enums.GlobalKeyType import GlobalKeyType
-from gurux_dlms.secure import GXDLMSSecureClient
 from meterkast.emu.emulator import Emulator
 
 START = "2024-03-11T22:05:00Z"
@@ -25,21 +30,7 @@ _ic = itertools.count(10**6, 1000)
 
 
 def session(emu, ek, ak):
-    wrapper = emu.p3_framing == "wrapper"
-    kind = InterfaceType.WRAPPER if wrapper else InterfaceType.HDLC
-    c = GXDLMSSecureClient(True, 1, 1, Authentication.HIGH_GMAC, None, kind)
-    c.ciphering.security = Security.AUTHENTICATION_ENCRYPTION
-    c.ciphering.systemTitle = CLIENT_TITLE
-    c.ciphering.blockCipherKey = ek
-    c.ciphering.authenticationKey = ak
-    c.ciphering.invocationCounter = next(_ic)
-    s = GuruxSession(emu.port("p3"), c, wrapper=wrapper)
-    try:
-        s.open()
-    except Exception:
-        s.close()
-        raise
-    return s
+    return emulator_session(emu, next(_ic), ek=ek, ak=ak)
 
 
 def server_counter(s):
@@ -49,10 +40,6 @@ def server_counter(s):
 def refused(emu, ek, ak):
     with pytest.raises(GXDLMSException, match="permanently rejected"):  # the AARE
         session(emu, ek, ak).close()
-
-
-def booted(emu):
-    assert emu.wait_event(lambda e: e.get("ev") == "boot" and e.get("module") != "metering", 30)
 
 
 def meter(p3, keys, state, start=START):
