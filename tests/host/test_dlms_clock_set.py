@@ -105,7 +105,20 @@ def run_meter(tmp_path, p3, how):
                 p.release()
                 p.close()
         else:
+            # as the P3 path does: the meter runs (a reading reached comms) before the clock moves
+            s = session(emu, wrapper)
+            try:
+                clock = GXDLMSClock("0.0.1.0.0.255")
+                deadline = time.monotonic() + 10
+                s.read(clock, 2)
+                while utc(clock.time).year < 2024 and time.monotonic() < deadline:
+                    time.sleep(0.2)
+                    s.read(clock, 2)
+            finally:
+                s.release()
+                s.close()
             emu.command("clock %s" % TARGET.strftime("%Y-%m-%dT%H:%M:%SZ"))
+            assert emu.wait_event(lambda e: e.get("ev") == "clock", 30), "the clock command ran"
         rows = profile_rows(emu, wrapper, 2)
     finally:
         emu.stop()
