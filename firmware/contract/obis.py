@@ -172,11 +172,10 @@ def ln(index):
 
 def text(index):
     """A logical name as P1 writes it: b'1-0:1.8.1' (group F, always 255 here, is left out)."""
-    g = LNS[6 * index:6 * index + 5]
+    g = ln(index)
     return b"%d-%d:%d.%d.%d" % (g[0], g[1], g[2], g[3], g[4])
 
 
 def dotted(index):
     """A logical name as DLMS tools print it: '1.0.1.8.1.255'."""
-    g = LNS[6 * index:6 * index + 6]
-    return "%d.%d.%d.%d.%d.%d" % (g[0], g[1], g[2], g[3], g[4], g[5])
+    return ".".join(str(x) for x in ln(index))

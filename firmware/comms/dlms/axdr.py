@@ -112,6 +112,27 @@ def put_logical_name(b, o, ln):
     return o + 8
 
 
+class EncodedStream:
+    """An answer longer than a block (the profile buffer, the object list): encoded one element
+    at a time into a scratch buffer and copied out block by block, never held whole. _encn
+    bytes of the current element are encoded, _encpos of them sent."""
+
+    def __init__(self, element_max):
+        self._enc = bytearray(element_max)
+        self._encmv = memoryview(self._enc)
+        self._encn = 0
+        self._encpos = 0
+
+    def _copy_out(self, b, o, end):
+        """Copy what is left of the current element into b[o:end]; the new offset."""
+        k = self._encn - self._encpos
+        if k > end - o:
+            k = end - o
+        b[o : o + k] = self._encmv[self._encpos : self._encpos + k]
+        self._encpos += k
+        return o + k
+
+
 class DateTimeCodec:
     """COSEM date-time (12 octets) <-> meter-epoch UTC seconds, in Europe/Amsterdam local time.
 

@@ -20,11 +20,10 @@ _ELEMENT_MAX = const(128)  # the largest element: the clock's, 120 bytes
 _SELECTORS = b"\x01\x02\x0f\x01\x0f\x02"  # the profile buffer: by range (1) and by entry (2)
 
 
-class ObjectList:
+class ObjectList(axdr.EncodedStream):
     def __init__(self, objects):
+        axdr.EncodedStream.__init__(self, _ELEMENT_MAX)
         self.objects = objects  # cosem.ObjectModel: access rights
-        self._enc = bytearray(_ELEMENT_MAX)
-        self._encmv = memoryview(self._enc)
         self.done = True
         self.failed = False  # never: the list cannot change under a transfer
         self.count = 0
@@ -45,15 +44,9 @@ class ObjectList:
 
     def fill(self, b, o, end):
         """Write the next encoded bytes into b[o:end]; return the new offset (done at the end)."""
-        enc = self._encmv
         while o < end:
             if self._encpos < self._encn:
-                k = self._encn - self._encpos
-                if k > end - o:
-                    k = end - o
-                b[o : o + k] = enc[self._encpos : self._encpos + k]
-                o += k
-                self._encpos += k
+                o = self._copy_out(b, o, end)
                 continue
             if not self._next_visible():
                 break

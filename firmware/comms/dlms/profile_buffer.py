@@ -38,8 +38,9 @@ _DEVIATION_UNSPECIFIED = const(0x8000)
 _DEVIATION_MAX = const(720)  # minutes, Blue Book: -720..720
 
 
-class ProfileBuffer:
+class ProfileBuffer(axdr.EncodedStream):
     def __init__(self, profile, datetime_codec):
+        axdr.EncodedStream.__init__(self, 64)
         self.profile = profile
         self.dt = datetime_codec
         self._capture = cosem.PROFILE_COLUMNS
@@ -47,8 +48,6 @@ class ProfileBuffer:
         self._width = _COLUMNS
         self._row = array("i", [0] * _COLUMNS)
         self._last = array("i", [0] * _COLUMNS)
-        self._enc = bytearray(64)
-        self._encmv = memoryview(self._enc)
         self.done = True
         self.failed = False
         self.count = 0
@@ -220,15 +219,9 @@ class ProfileBuffer:
         if self._emitted and not self._resync():
             self.failed = True
             return o
-        enc = self._encmv
         while o < end:
             if self._encpos < self._encn:
-                k = self._encn - self._encpos
-                if k > end - o:
-                    k = end - o
-                b[o : o + k] = enc[self._encpos : self._encpos + k]
-                o += k
-                self._encpos += k
+                o = self._copy_out(b, o, end)
                 continue
             if self._emitted == self.count:
                 break

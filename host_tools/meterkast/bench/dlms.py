@@ -31,18 +31,17 @@ import os
 import re
 import shutil
 import subprocess
-import sys
 import tempfile
 import time
 import tty
 from datetime import datetime, timezone
-from pathlib import Path
 
 import serial
 
 from meterkast import firmware_dir
 from meterkast.dlms.reader import read_meter
 from meterkast.dlms.security import CounterState, Keys
+from meterkast.emu.processes import micropython_command
 from meterkast.line.paced import Line
 
 LINE_BYTES_PER_S = 11520  # 115200 baud, 10 bits per byte
@@ -60,15 +59,6 @@ _KEYS = {
     },
 }
 _FW = re.compile(r"get_register_us (\d+) get_block_us (\d+) get_register_alloc (\d+)")
-
-
-def _micropython():
-    exe = shutil.which("micropython", path=str(Path(sys.executable).parent)) or shutil.which(
-        "micropython"
-    )
-    if not exe:
-        raise RuntimeError("the micropython command is missing; run 'make venv'")
-    return exe
 
 
 def _env():
@@ -101,7 +91,7 @@ def day_read(runs=3, framing="hdlc"):
     os.mkdir(storage)
     proc = subprocess.Popen(
         [
-            _micropython(),
+            micropython_command(),
             "-m",
             "hal.unix.p3bench.harness",
             "--tty",
@@ -167,7 +157,7 @@ def day_read(runs=3, framing="hdlc"):
 
 def firmware_figures():
     proc = subprocess.run(
-        [_micropython(), "-m", "hal.unix.p3bench.bench"],
+        [micropython_command(), "-m", "hal.unix.p3bench.bench"],
         capture_output=True,
         text=True,
         timeout=300,

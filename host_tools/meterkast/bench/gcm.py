@@ -16,14 +16,14 @@ doing.
 """
 import os
 import re
-import shutil
 import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
 
 from meterkast import firmware_dir
+from meterkast.emu.processes import micropython_command
+from meterkast.image.build import mpy_cross_command
 
 P1_LINE_BYTES_PER_S = 11520  # 115200 baud, 10 bits per byte
 FRAME = 1024
@@ -32,18 +32,11 @@ ARCHS = ("armv6m", "xtensawin")
 _LINE = re.compile(r"(\w+) setup_us ([\d.]+) encrypt_us ([\d.]+) decrypt_us ([\d.]+)")
 
 
-def _tool(name):
-    exe = shutil.which(name, path=str(Path(sys.executable).parent)) or shutil.which(name)
-    if not exe:
-        raise RuntimeError("the %s command is missing; run 'make venv'" % name)
-    return exe
-
-
 def micropython_figures():
     """{impl: (setup_us, encrypt_us, decrypt_us)} from one MicroPython run."""
     env = dict(os.environ, MICROPYPATH="%s:.frozen" % firmware_dir())
     proc = subprocess.run(
-        [_tool("micropython"), "-m", "hal.unix.gcm_bench", "viper", "bytecode"],
+        [micropython_command(), "-m", "hal.unix.gcm_bench", "viper", "bytecode"],
         capture_output=True,
         text=True,
         timeout=300,
@@ -91,7 +84,7 @@ def mpy_sizes():
             total = 0
             for mod in ("gcm.py", "ghash.py"):
                 out = Path(tmp) / ("%s_%s.mpy" % (mod[:-3], arch))
-                cmd = [_tool("mpy-cross"), "-march=" + arch, "-o", str(out), str(comms / mod)]
+                cmd = [mpy_cross_command(), "-march=" + arch, "-o", str(out), str(comms / mod)]
                 proc = subprocess.run(cmd, capture_output=True, text=True)
                 if proc.returncode != 0 or not out.is_file() or out.stat().st_size == 0:
                     detail = proc.stdout + proc.stderr

@@ -18,7 +18,6 @@ from meterkast.emu.emulator import micropython_command
 REAL_TIME_SAMPLES = 2 * 128 * 50 * 3
 
 
-
 def _micropython(module):
     env = dict(os.environ)
     env["MICROPYPATH"] = "%s:.frozen" % firmware_dir()

@@ -108,6 +108,34 @@ def _finish(path, new_path):
     return old_path
 
 
+def _need_kek(m, path):
+    if m.get("kek") is None:
+        raise CliError("keys file %s has no master key (management.kek): the meter cannot take "
+                       "new keys; make keys with `meterkast keys new` and provision the meter "
+                       "with them" % path)
+
+
+def _fresh_pair(new_doc, section, taken, new_path):
+    """New encryption and authentication keys for `section` of new_doc, none of them a key in
+    `taken`; new_path holds them before anything is sent, so they are never lost."""
+    ek, ak = secrets.token_bytes(16), secrets.token_bytes(16)
+    while {ek, ak} & taken or ek == ak:
+        ek, ak = secrets.token_bytes(16), secrets.token_bytes(16)
+    new_doc[section]["ek"] = ek.hex().upper()
+    new_doc[section]["ak"] = ak.hex().upper()
+    write_keys(new_path, new_doc, force=True)
+    return ek, ak
+
+
+def _transfer(port, keys, m, counters, timeout, wrapper, setup, ek, ak):
+    """global_key_transfer of (ek, ak) to the security setup at contract.obis index `setup`,
+    wrapped with the master key, in an association under the keys in force: the action-result."""
+    data = key_transfer_data(m["kek"], ek, ak)
+    ln = firmware_module("contract.obis").ln(setup)
+    return _associate(port, keys, m, counters, timeout, wrapper,
+                      lambda a: a.action(CLASS_SECURITY_SETUP, ln, GLOBAL_KEY_TRANSFER, data))
+
+
 def _pending_p1(doc, new_doc, new_path):
     if doc.get("p1") != new_doc.get("p1"):
         raise CliError("%s holds new P1 keys of an unfinished P1 rotation: finish it first with "
@@ -127,23 +155,12 @@ def rotate(port, path, counters, timeout=5.0, wrapper=False):
             _finish(path, new_path)
             return ("the meter already uses the keys of %s (an earlier rotation ended before the "
                     "file was renamed): %s now holds them" % (new_path, path))
-    if m.get("kek") is None:
-        raise CliError("keys file %s has no master key (management.kek): the meter cannot take "
-                       "new keys; make keys with `meterkast keys new` and provision the meter "
-                       "with them" % path)
+    _need_kek(m, path)
     new_doc = json.loads(json.dumps(doc))
-    ek, ak = secrets.token_bytes(16), secrets.token_bytes(16)
     p1 = keys.get("p1") or {}
-    while {ek, ak} & {p1.get("ek"), p1.get("ak")} or ek == ak:
-        ek, ak = secrets.token_bytes(16), secrets.token_bytes(16)
-    new_doc["management"]["ek"] = ek.hex().upper()
-    new_doc["management"]["ak"] = ak.hex().upper()
-    write_keys(new_path, new_doc, force=True)  # on disk before the meter can take them
-    data = key_transfer_data(m["kek"], ek, ak)
-    setup = firmware_module("contract.obis")
-    ln = setup.ln(setup.SECURITY_SETUP)
-    result = _associate(port, keys, m, counters, timeout, wrapper,
-                        lambda a: a.action(CLASS_SECURITY_SETUP, ln, GLOBAL_KEY_TRANSFER, data))
+    ek, ak = _fresh_pair(new_doc, "management", {p1.get("ek"), p1.get("ak")}, new_path)
+    obis = firmware_module("contract.obis")
+    result = _transfer(port, keys, m, counters, timeout, wrapper, obis.SECURITY_SETUP, ek, ak)
     if result != 0:
         os.remove(new_path)
         raise CliError("the meter refused the new keys (action result %d); it keeps the keys of "
@@ -156,7 +173,6 @@ def rotate(port, path, counters, timeout=5.0, wrapper=False):
     old = _finish(path, new_path)
     return "the meter now uses new management keys: %s (the previous keys are in %s)" % (
         path, old)
-
 
 
 def _p1_verifies(p1_port, new_doc, old_doc, seconds):
@@ -183,9 +199,7 @@ def rotate_p1(port, path, counters, timeout=5.0, wrapper=False, p1_port=None, p1
     open P1 port, proves them. Returns a text of what was done."""
     doc = read_keys_doc(path)
     keys, m = _mgmt(doc, path)
-    if m.get("kek") is None:
-        raise CliError("keys file %s has no master key (management.kek): the meter cannot take "
-                       "new keys" % path)
+    _need_kek(m, path)
     if keys.get("p1") is None:
         raise CliError("keys file %s has no \"p1\" section: the meter sends plain P1, there are "
                        "no P1 keys to rotate" % path)
@@ -201,19 +215,11 @@ def rotate_p1(port, path, counters, timeout=5.0, wrapper=False, p1_port=None, p1
     else:
         new_doc = json.loads(json.dumps(doc))
         taken = {m["ek"], m["ak"], m["kek"], keys["p1"]["ek"], keys["p1"]["ak"]}
-        ek, ak = secrets.token_bytes(16), secrets.token_bytes(16)
-        while {ek, ak} & taken or ek == ak:
-            ek, ak = secrets.token_bytes(16), secrets.token_bytes(16)
-        new_doc["p1"]["ek"] = ek.hex().upper()
-        new_doc["p1"]["ak"] = ak.hex().upper()
-        write_keys(new_path, new_doc, force=True)  # on disk before the meter can take them
-    data = key_transfer_data(m["kek"], ek, ak)
-    setup = firmware_module("contract.obis")
-    ln = setup.ln(setup.P1_SECURITY_SETUP)
+        ek, ak = _fresh_pair(new_doc, "p1", taken, new_path)
     if p1_port is not None:
         p1_port.reset_input_buffer()
-    result = _associate(port, keys, m, counters, timeout, wrapper,
-                        lambda a: a.action(CLASS_SECURITY_SETUP, ln, GLOBAL_KEY_TRANSFER, data))
+    obis = firmware_module("contract.obis")
+    result = _transfer(port, keys, m, counters, timeout, wrapper, obis.P1_SECURITY_SETUP, ek, ak)
     if result != 0:
         if not resumed:
             os.remove(new_path)
