@@ -162,6 +162,11 @@ class Meter:
         if self.metering is not None:
             tasks[0].cancel()  # metrology stops; the link gets the newest captures once more
             await self.metering.sender.drain()
+        if self.comms is not None:
+            link = self.comms.link
+            for _ in range(64):  # what the link brought before the stop is still taken
+                if not link.poll():
+                    break
         for t in tasks:
             t.cancel()
         self.shutdown()

@@ -20,7 +20,9 @@ VERSION = (1, 0, 0)
 FW_ID = b"MKM1"  # identification of the legally relevant software (docs/link.md, identity)
 IMAX_MA = const(60000)  # a 5(60) A meter
 _DRAIN_FRAMES = const(24)  # capture frames sent at an orderly stop: the newest 4 three times
+_DRAIN_GAP_MS = const(50)  # between them: copies of one capture 400 ms apart (docs/link.md 7)
 _DRAIN_MS = const(1500)
+_DRAIN_READING_EVERY = const(8)  # the newest reading repeated before every 8th drain frame
 
 
 class LinkSender:
@@ -83,7 +85,10 @@ class LinkSender:
     async def drain(self):
         """At an orderly stop (the end of a run, a module taken out): the newest captures once
         more, so a capture made in the last seconds still reaches comms twice (its two-copy
-        confirmation). Bounded in frames and time; a power cut gives no such chance, and the
+        confirmation), and the newest reading three times, which comms needs to judge a capture
+        made in the second of that reading. The frames are spread out, one every _DRAIN_GAP_MS,
+        so the three copies of each are 400 ms apart: one line break shorter than that loses at
+        most one of them. Bounded in frames and time; a power cut gives no such chance, and the
         capture then goes out again from the ring after the restart."""
         uart = self.uart
         enc = self.encoder
@@ -96,8 +101,14 @@ class LinkSender:
             if self._owed:  # the newest reading first: comms takes no capture ahead of it
                 self._send()
                 continue
-            n = enc.capture(enc.buf, 0)
-            if n == 0:
+            o = 0
+            if self.sent and sent % _DRAIN_READING_EVERY == 0:  # and again, 400 ms apart: comms
+                o = enc.reading(enc.buf, 0, self._r)  # judges a capture once a reading covers it
+            n = enc.capture(enc.buf, o)
+            if n == o:
                 return
             uart.write(enc.buf, n)
             sent += 1
+            await asyncio.sleep_ms(_DRAIN_GAP_MS)
+        while not uart.txdone() and time.ticks_diff(deadline, time.ticks_ms()) > 0:
+            await asyncio.sleep_ms(2)  # the last frame is on the wire before the module stops

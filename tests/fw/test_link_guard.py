@@ -263,7 +263,10 @@ assert counts()[G.C_BITS : G.C_JUMP + 1] == [0] * 7
 cap_n = guard.captures
 assert not capture(0, at=T0 + 2700 + 450)  # off the quarter hour
 assert counts()[G.C_QUARTER] == 1 and guard.next == 5
-assert not capture(1)  # T0 + 3600: in the future (the newest reading is ~T0 + 2710)
+early = guard.early
+assert not capture(1)  # T0 + 3600: one period after the newest reading (~T0 + 2710): it waits
+assert guard.early == early + 1 and guard.next == 5 and counts()[G.C_FUTURE] == 0
+assert not capture(2)  # T0 + 4500: further ahead than one lost reading explains: refused
 assert counts()[G.C_FUTURE] == 1
 assert not capture(0, index=guard.next)  # the same time again: not rising
 assert not capture(-1)  # a replayed older capture time under a new index
@@ -367,6 +370,44 @@ assert ev == [(G.EV_MODULE_RESTART, resets + 1)], ev
 assert guard.swaps == 1 and counts() == COUNTS and guard.reading[rd.T] == m3.t
 assert guard.captures == 8 and guard.capture[L.CAP_STATUS] == 0
 print("restart ok")
+
+# -- the reading of a capture's second lost; the last reading repeated at an orderly stop ---------
+guard = G.LinkGuard(3, UN_DV, IMAX_MA, silence=10)
+dec = L.LinkDecoder(L.ProfileCopy(), sink)
+believed[0] = believed[1] = 0
+last[4] = 0
+m = Meter(b"MKS0000000000042", T0 - 905, [1000, 2000, 30, 40])
+run(m, 900)  # up to T0 - 5, the capture at T0 - 900 taken
+caps = guard.captures
+for _ in range(5):  # T0 - 4 .. T0: the frames of T0 (its reading, its capture) are lost
+    m.step()
+cap_copy = array("i", [0] * L.CAP_FIELDS)
+for _ in range(16):  # the repetition cycle: the new capture twice before any reading covers it
+    n = m.enc.capture(m.enc.buf, 0)
+    dec.feed(m.enc.buf, n)
+assert dec.profile.get(m.index - 1, cap_copy) == L.ProfileCopy.CONFIRMED
+assert guard.early >= 2  # its energy is above the newest reading's: it waits, not refused
+assert not guard.take_capture(cap_copy, T0) and guard.captures == caps
+assert counts() == [0] * G.REASONS
+run(m, 1)  # the reading of T0 + 1 arrives: the capture is judged and accepted
+assert guard.take_capture(cap_copy, T0 + 1) or guard.captures == caps + 1  # the frames took it
+assert guard.captures == caps + 1 and guard.capture[L.CAP_T] == T0
+refusals = (G.EV_REFUSED_READING, G.EV_REFUSED_CAPTURE, G.EV_CAPTURE_GAP)
+assert counts() == [0] * G.REASONS and [e for e in events() if e[1] in refusals] == []
+# The drain repeats the newest reading: the same reading again is neither served nor refused.
+n = m.enc.reading(m.enc.buf, 0, m.r)
+readings = guard.readings
+for _ in range(3):
+    dec.feed(m.enc.buf, n)
+assert guard.repeats == 1 and guard.readings == readings and counts() == [0] * G.REASONS
+n = m.enc.reading(m.enc.buf, 0, m.r)  # another frame (sequence) with the same reading
+dec.feed(m.enc.buf, n)
+assert guard.repeats == 2 and guard.readings == readings and counts() == [0] * G.REASONS
+m.r[rd.IMPORT_W] += 1  # the same time and mono, another value: not a repeat
+n = m.enc.reading(m.enc.buf, 0, m.r)
+dec.feed(m.enc.buf, n)
+assert guard.repeats == 2 and counts()[G.R_TIME] == 1
+print("lost reading, repeated reading ok")
 
 # -- no allocation per frame ---------------------------------------------------------------------
 bad = array("i", m3.r)

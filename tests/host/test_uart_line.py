@@ -98,6 +98,26 @@ def test_a_break_loses_exactly_the_bytes_on_the_wire_during_it():
     assert events == [(2.0, "out break 100 ms"), (4.0, "out break 100 ms")]
 
 
+def test_a_paced_line_counts_its_break_schedule_from_its_own_start():
+    # Paced, line time is the monotonic clock: the breaks still come `every` seconds after the
+    # line started, not at multiples of whatever the clock read, so a run meets them at the
+    # same moments every time.
+    delivered = bytearray()
+    inj = FaultInjector(FaultSpec.parse("break=100@2"), "out")
+    text = io.StringIO()
+    cap = CaptureWriter(text, t0=0.0)
+    start = time.monotonic() + 7.345  # a clock reading, not a multiple of 2 s
+    pipe = PacedPipe(11520, delivered.extend, faults=inj, capture=cap, line="p1", origin=start)
+    data = bytes([0x55]) * 11520 * 3  # 3 s of back-to-back bytes: one break, 2 s in
+    pipe.push(data, now=start)
+    pipe.pump(now=start + 3.0)
+    assert inj.counts["break_lost"] == 1152
+    assert delivered.find(bytes(1)) < 0 and len(delivered) == len(data) - 1152
+    events = [(round(r.t - start, 6), r.text) for r in Capture.parse(text.getvalue()).records
+              if r.dir == "!"]
+    assert events == [(2.0, "out break 100 ms")]
+
+
 def test_7e1_cannot_carry_bit_7():
     got = bytearray()
     pipe = PacedPipe(960, got.extend, framing=Framing("7E1"), pace=False)

@@ -41,7 +41,10 @@
 # repeats (counted in behind, not judged again); higher ones are counted in ahead and dropped
 # until `next` comes, unless `next` has left the metering module's ring (index - next >= ring):
 # then the missing ones are given up (EV_CAPTURE_GAP, detail how many). The capture with index
-# `next` is accepted when its status bits are valid, t % 900 == 0, t rises above the previous
+# `next` waits (counted in early, judged again later) while its time is after the newest accepted
+# reading's but by no more than tolerance + one period: the reading of its second was lost, and a
+# later one (or the drain's repeat at an orderly stop) will cover it. Otherwise it
+# is accepted when its status bits are valid, t % 900 == 0, t rises above the previous
 # accepted capture, t <= newest accepted reading time + tolerance, and its registers (served
 # units) are not below the previous capture's, not above the newest accepted reading's, and grew
 # within PMAX x (t - previous t). No capture is judged before the first reading is accepted.
@@ -52,6 +55,10 @@
 # newest accepted entry with that status and served registers. At start and after a swap the
 # guard takes up the first capture newer than what it holds (after a swap: not older than the
 # rebasing reading, since the new module's ring holds its former life).
+#
+# A reading equal in every field to the newest accepted one (the drain repeats the last reading
+# at an orderly stop) is the same reading again: counted in repeats, neither served anew nor
+# refused. One that differs under the same time goes through the checks above (R_TIME).
 #
 # Link. Silence: no frame for `silence` seconds is logged once (EV_LINK_SILENT, detail the
 # seconds since the last frame), the next frame logs EV_LINK_BACK (detail the seconds of
@@ -174,6 +181,8 @@ class LinkGuard:
         self.behind = 0
         self.ahead = 0
         self.waiting = 0  # captures seen before any reading was accepted
+        self.early = 0  # captures seen before the reading of their time (judged later)
+        self.repeats = 0  # readings received again, equal to the newest accepted
         # identity
         self.known = False
         self.supplier = bytearray(3)
@@ -328,8 +337,23 @@ class LinkGuard:
             return R_JUMP
         return -1
 
+    def _repeat(self, r):
+        """r is the newest accepted reading once more (every field, registers in module units)."""
+        if not self.readings or self._rebase or r[_MONO] != self._mono:
+            return False
+        s = self.reading
+        m = self._mod
+        for k in range(_FIELDS):
+            v = m[k - _WH] if _WH <= k < _WH + 4 else s[k]
+            if r[k] != v:
+                return False
+        return True
+
     def take_reading(self, r, now):
         """Judge reading r (contract.reading layout); True when accepted and served."""
+        if self._repeat(r):
+            self.repeats += 1
+            return False
         why = self._check_reading(r, now)
         if why >= 0:
             self.counts[why] += 1
@@ -400,8 +424,13 @@ class LinkGuard:
             return False
         i = c[_C_INDEX]
         nxt = self.next
+        t = c[_C_T]
+        ahead = t - self.reading[_T]
+        if (0 < ahead <= self.tolerance + _PERIOD and (i == nxt or nxt < 0) and t % _PERIOD == 0
+                and not c[_C_STATUS] & ~_CAPTURE_STATUS):
+            self.early += 1  # its second's reading was lost: wait for one that covers it
+            return False
         if nxt < 0:
-            t = c[_C_T]
             if t < self._cap_floor or (self.captures and t <= self.capture[_C_T]):
                 self.behind += 1
                 return False

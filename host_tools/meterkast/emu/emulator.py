@@ -321,6 +321,7 @@ class Emulator(FirmwareProcesses):
                 else:  # metering first: its last reading still reaches comms
                     self._tell("metering", "stop")
                     self.procs["metering"].wait(timeout)
+                    self._link_settled()
                     self._tell("comms", "stop")
                 self.wait(timeout)
             except (OSError, subprocess.TimeoutExpired):

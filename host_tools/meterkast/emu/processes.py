@@ -67,11 +67,29 @@ class FirmwareProcesses:
                     self._tell("metering", "stop")
                 return
             if metering is not None and metering.poll() is not None and not self._in_swap:
+                self._link_settled()
                 time.sleep(_COMMS_GRACE_S)
                 if metering is self.procs.get("metering"):
                     self._tell("comms", "stop")
                     return
             time.sleep(0.05)
+
+    def _link_settled(self, timeout=5.0, quiet=0.1):
+        """Once the metering module has ended: wait until the link line has carried every byte
+        it sent (nothing queued, nothing new for `quiet` seconds), so that comms is stopped
+        only after its last frames reached comms' UART."""
+        line = self.lines.get("link")
+        if line is None:
+            return
+        pipe = line.to_outside
+        deadline = time.monotonic() + timeout
+        last = -1
+        while time.monotonic() < deadline:
+            sent = pipe.bytes_sent
+            if not pipe.queue and sent == last:
+                return
+            last = sent
+            time.sleep(quiet)
 
     def _tell(self, name, text):
         fd = self._ctl.get(name)

@@ -48,7 +48,7 @@ class PacedPipe:
     CHUNK = 64
 
     def __init__(self, rate_bps, deliver, faults=None, framing=None, capture=None, line="line",
-                 direction="out", pace=True, limit=None):
+                 direction="out", pace=True, limit=None, origin=None):
         self.rate = rate_bps  # bytes per second
         self.char_time = 1.0 / rate_bps
         self.deliver = deliver
@@ -60,6 +60,9 @@ class PacedPipe:
         self.seven_bit = framing is not None and framing.data_bits < 8
         self.queue = bytearray()
         self.wire_time = 0.0 if not pace else time.monotonic()  # when the line is next free
+        # Line time 0 for the faults' schedule (breaks every N s count from the line's start):
+        # the same SPEC hits a run at the same moments, paced or not.
+        self.origin = self.wire_time if origin is None else origin
         self.bytes_sent = 0  # on the wire, before faults
         self.bytes_delivered = 0  # to the receiver, after faults
         self.bit7_lost = 0
@@ -116,10 +119,11 @@ class PacedPipe:
                 chunk = chunk.translate(_CLEAR_BIT7)
         sent = chunk
         if self.faults is not None:
-            chunk = self.faults.apply(chunk, t0, self.char_time)
+            chunk = self.faults.apply(chunk, t0 - self.origin, self.char_time)
             for t, text in self.faults.events:
                 if self.capture is not None:
-                    self.capture.event(t, self.line, "%s %s" % (self.direction, text))
+                    self.capture.event(t + self.origin, self.line,
+                                       "%s %s" % (self.direction, text))
             self.faults.events.clear()
         if self.blocked:
             self.blocked_bytes += len(chunk)
@@ -197,15 +201,15 @@ class Line(threading.Thread):
                 inject[d] = FaultInjector(faults, d, self.framing.data_bits,
                                           self.framing.parity != "N", self.framing.stop_bits)
         self.injectors = inject
+        self.started_at = time.monotonic()
         self.to_outside = PacedPipe(rate, self._deliver_out, inject.get("out"), self.framing,
-                                    capture, name, "out")
+                                    capture, name, "out", origin=self.started_at)
         self.to_firmware = PacedPipe(rate, self._deliver_in, inject.get("in"), self.framing,
-                                     capture, name, "in", limit=rx_limit)
+                                     capture, name, "in", limit=rx_limit, origin=self.started_at)
         self.on_overflow = on_overflow
         self._overflow_told = (0, 0.0)  # (count, when) last passed to on_overflow
         if capture is not None:
             capture.describe_line(name, baudrate, self.framing, faults.describe())
-        self.started_at = time.monotonic()
         self.disconnects = 0
         self._down = False
         self._halt = threading.Event()
