@@ -19,6 +19,7 @@ class Meter:
         self.comms = comms  # comms.secure.SecureComms or None
         self.identity = identity
         self.stopping = False
+        self._metering_saved = False  # registers and clock anchor persisted at the stop
         if metering is not None and comms is not None:
             # one MCU carries both: the management client may set the RTC over P3, by the path
             # the `clock` command takes (a comms board alone has no way to the RTC)
@@ -160,7 +161,8 @@ class Meter:
                 tasks.append(asyncio.create_task(t()))
         await self._control()
         if self.metering is not None:
-            tasks[0].cancel()  # metrology stops; the link gets the newest captures once more
+            tasks[0].cancel()  # metrology stops: registers and clock anchor saved as measured,
+            self._save_metering()  # then the link gets the newest captures once more
             await self.metering.sender.drain()
         if self.comms is not None:
             link = self.comms.link
@@ -171,11 +173,16 @@ class Meter:
             t.cancel()
         self.shutdown()
 
+    def _save_metering(self):
+        if not self._metering_saved:
+            self._metering_saved = True
+            self.metering.shutdown()
+
     def shutdown(self):
         """Orderly stop: registers and the clock anchor are saved."""
         second = 0
         if self.metering is not None:
-            self.metering.shutdown()
+            self._save_metering()
             second = self.metering.metrology.second
         flash = getattr(self.hal, "flash", None)
         if flash is not None:
