@@ -105,7 +105,11 @@ def test_hundred_power_cuts(tmp_path):
             assert not e["status"] & 0x80, e
     assert d["long_power_failures"] >= 1 and d["power_failure_log"]
     # The long outage is an hour of meter time (plus the moments around the cut), not an hour
-    # times the speed: the RTC does not run at --speed while the meter is off.
-    assert any(LONG_OFF <= b - a <= LONG_OFF + 120 for a, b in outage_list), [(a, b, b - a) for a, b in outage_list if b - a > 100]
+    # times the speed (10.8 million s): the RTC does not run at --speed while the meter is off.
+    # Once powered, it does: the boot until the first measured second (0.1 s on a loaded
+    # machine) is 300 meter seconds at this speed.
+    around = 900
+    assert any(LONG_OFF <= b - a <= LONG_OFF + around for a, b in outage_list), [
+        (a, b, b - a) for a, b in outage_list if b - a > 100]
     short = sorted(b - a for a, b in outage_list if b - a < LONG_OFF)
     assert short[len(short) // 2] <= 60, "a cut of a fraction of a wall second stays short"
