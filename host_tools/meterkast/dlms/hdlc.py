@@ -97,6 +97,26 @@ def decode_address(body, i):
     return None, i
 
 
+def header_state(buf, s, total):
+    """Whether buf[s:] (a flag, then a format field saying `total` bytes) starts an HDLC frame,
+    judged on the header alone: False when an address is malformed, there is no room for the
+    control field and FCS, or the header check (HCS) is wrong; True when the HCS holds; None
+    while the header is incomplete, or when the frame has no information field (no HCS)."""
+    body = buf[s + 1:s + 14]  # format 2, addresses up to 4 + 4, control 1, HCS 2
+    i = 2
+    for _ in range(2):
+        addr, j = decode_address(body, i)
+        if addr is None:
+            return None if len(body) < i + 4 else False
+        i = j
+    n = total - 2  # format field to FCS
+    if n < i + 3:
+        return False
+    if n == i + 3 or len(body) < i + 3:
+        return None
+    return crc16(body[:i + 1]) == int.from_bytes(body[i + 1:i + 3], "little")
+
+
 _U_FRAMES = {0x83: "SNRM", 0x43: "DISC", 0x63: "UA", 0x0F: "DM", 0x87: "FRMR", 0x03: "UI"}
 _S_FRAMES = {0: "RR", 1: "RNR", 2: "REJ", 3: "SREJ"}
 

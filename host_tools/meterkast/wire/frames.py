@@ -11,20 +11,19 @@ and unknown bytes, whatever the read boundaries, and verify each one.
   encrypted only, Austria) is a DLMS push, decoded by meterkast.wire.push.
 * HDLC (IEC 62056-46 frame format type 3): `7E A0.. <format 2> <dst> <src> <control> [HCS 2
   <info>] FCS 2 7E`. There is no byte stuffing, so frames are cut by the 11-bit length of the
-  format field; HCS and FCS are CRC-16/X.25, LSB first. Pushes in HDLC frames (HAN ports) are
-  joined and decoded by meterkast.wire.push.PushDecoder.
+  format field; HCS and FCS are CRC-16/X.25, LSB first; a header that fails its HCS is no
+  frame. Pushes in HDLC frames (HAN ports) are decoded by meterkast.wire.push.PushDecoder.
 * M-Bus long frames (`68 L L 68 ... sum 16`) carrying DLMS push segments (Austria, Poland).
-* Internal link frames (docs/link.md, the metering module to the comms module): `A5 3C <type>
-  <version> <len> <seq 2> <HCRC 2> <body> <FCS 2> 5A`, found, checked and decoded by the
-  firmware's own receiver (meterkast.wire.link_frames), with `FrameDecoder(link=True)`.
+* Internal link frames (docs/link.md): `A5 3C <type> <version> <len> <seq 2> <HCRC 2> <body>
+  <FCS 2> 5A`, checked by the firmware's own receiver (meterkast.wire.link_frames) with
+  `FrameDecoder(link=True)`.
 * Anything else is reported as unknown bytes (hex).
 
-A frame cut short (the next frame's start shows up inside it) is reported as truncated, and
-decoding resumes at the new start: that is how the decoder resynchronises after dropped bytes.
+A frame cut short by the next frame's start is reported as truncated; decoding resumes there.
 """
 import re
 
-from meterkast.dlms.hdlc import control_text, decode_address
+from meterkast.dlms.hdlc import control_text, decode_address, header_state
 from meterkast.dlms.hdlc import crc16 as _x25
 from meterkast.dlms.security import SecurityError, gcm_open, gcm_seal
 from meterkast.keys.file import SMARTY_AK
@@ -365,7 +364,10 @@ class FrameDecoder:
         if total < 9:
             return _NOT
         if have < total:
-            return _NOT if _telegram_inside(buf, s + 3) else _NEED
+            # noise that looks like a flag and a format field holds back no telegram after it
+            if header_state(buf, s, total) is False or _telegram_inside(buf, s + 2):
+                return _NOT
+            return _NEED
         if buf[s + total - 1] != 0x7E:
             return self._hdlc_misframed(buf, s)
         f = parse_hdlc(bytes(buf[s:s + total]), self.keys)
