@@ -84,7 +84,8 @@ def test_clock_set_and_power_cut_in_the_event_logs(tmp_path, p3):
         assert [v for _, v in std] == [4, 5], std
         (old, _), (new, _) = std
         assert before - timedelta(seconds=2) <= old < TARGET - timedelta(hours=1), (before, old)
-        assert TARGET <= new < TARGET + timedelta(seconds=5)
+        # logged at the reading that shows the set: a moment later, by the speed on a slow machine
+        assert TARGET <= new < TARGET + timedelta(seconds=30)
         # the plug is pulled a little later
         time.sleep(3)
         emu.kill()

@@ -157,7 +157,7 @@ def test_inactivity_timeout_drops_the_link(tmp_path):
     from meterkast.dlms.hdlc import HdlcClient, HdlcError
 
     counters = CounterState(str(tmp_path / "hes.ic"))
-    with P3Harness(tmp_path, rows=4, inactivity=1) as h:
+    with P3Harness(tmp_path, rows=4, inactivity=3) as h:  # 3 s: a slow machine's turns fit
         port = serial.serial_for_url(h.url, baudrate=115200, timeout=0.05)
         try:
             link = HdlcClient(port, client_sap=1, timeout=2.0, retries=0)
@@ -167,7 +167,7 @@ def test_inactivity_timeout_drops_the_link(tmp_path):
             assert a.get_value(8, CLOCK, 2)
             import time
 
-            time.sleep(1.6)
+            time.sleep(3.8)
             with pytest.raises(HdlcError, match="DM"):
                 a.get_value(8, CLOCK, 2)
             link.connect()

@@ -17,11 +17,12 @@ def _run(frontend, speed, duration, timeout):
 
 
 def test_the_three_frontends_agree():
-    runs = {kind: {r["t"]: r for r in _run(kind, 600, 600, 60)}
+    runs = {kind: {r["t"]: r for r in _run(kind, 300, 600, 60)}
             for kind in ("direct", "waveform", "ic")}
-    # each run boots at a slightly different meter second: compare over the common seconds
+    # each run boots at a slightly different meter second (its boot time x the speed: 0.5 s on
+    # a loaded machine is 150 s): compare over the common seconds
     common = sorted(set(runs["direct"]) & set(runs["waveform"]) & set(runs["ic"]))
-    assert len(common) > 500
+    assert len(common) > 300
     t0, t1 = common[0], common[-1]
     direct = runs["direct"]
 

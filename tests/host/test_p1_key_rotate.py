@@ -23,12 +23,15 @@ def meter(keys, state, start=START):
     return emu
 
 
-def p1_bytes(emu, seconds):
+def p1_bytes(emu, seconds, frames=4, limit=30.0):
+    """What P1 sends in `seconds`, read on (up to `limit`) until it holds `frames` whole
+    encrypted frames: a meter that has just booted, on a slow machine, needs longer."""
     port = serial.serial_for_url(emu.port("p1"), baudrate=115200, timeout=0.05)
     data = bytearray()
-    deadline = time.monotonic() + seconds
+    t0 = time.monotonic()
     try:
-        while time.monotonic() < deadline:
+        while time.monotonic() - t0 < limit and (
+                time.monotonic() - t0 < seconds or len(encrypted(data)) < frames):
             data += port.read(4096)
     finally:
         port.close()

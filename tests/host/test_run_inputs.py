@@ -284,9 +284,10 @@ def test_outage_is_wall_time_not_wall_time_times_speed(tmp_path):
     last = emu.readings()[-1]["t"] - UNIX_2000
     wall_anchor, utc_anchor, saved_speed = map(float, (tmp_path / "rtc").read_text().split())
     assert saved_speed == speed
-    # The anchor is the clock at the stop, which may run a little ahead of the last second
-    # measured (a loaded machine schedules the firmware late: 120 meter s is 0.2 s at 600x).
-    assert 0 <= utc_anchor - last <= 120
+    # The anchor is the clock when metrology stopped, which may run a little ahead of the last
+    # second measured (a loaded machine schedules the firmware late: 1 s is 600 meter s here).
+    lag = speed
+    assert 0 <= utc_anchor - last <= lag
     time.sleep(2)
     # Power up at 1x, so that only the time while off can move the clock much.
     wall_start = time.time()
@@ -303,8 +304,8 @@ def test_outage_is_wall_time_not_wall_time_times_speed(tmp_path):
     # The outage the meter reports runs from its last persist to power-up: the 2 s off and
     # the moment at the stop by which the clock was ahead; never 2 * 600.
     assert outage["a"] - UNIX_2000 <= utc_anchor
-    assert 2 <= outage["b"] - outage["a"] <= rtc_off + 120, outage
-    assert first["t"] - outage["b"] <= 2
+    assert 2 <= outage["b"] - outage["a"] <= rtc_off + lag, outage
+    assert first["t"] - outage["b"] <= 10  # the boot, at 1x
     assert not any(e.get("ev") == "r" and e["st"] & 0x20 for e in emu.events), "no clock jump"
 
 

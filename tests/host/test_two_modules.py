@@ -188,6 +188,7 @@ def test_power_cuts_lose_nothing_between_the_modules(tmp_path):
             emu.kill()
             emu.close()
         else:
+            assert emu.wait_event(lambda e: e.get("ev") == "r", 60), emu.stderr  # booted
             time.sleep(4)  # a clean stretch: the ring is sent again, twice over
             assert emu.stop() == 0, emu.stderr
         # Within a run registers only rise; across a cut they resume from the last persist at

@@ -312,10 +312,13 @@ def test_capture_and_replay_round_trip_byte_for_byte(tmp_path):
     seen = bytearray()
     with meter(p1="pty", start="2026-05-01T12:00:00Z", speed=3, duration=600, capture=str(cap)) as emu:
         fd = os.open(emu.port("p1"), os.O_RDONLY | os.O_NOCTTY | os.O_NONBLOCK)
-        deadline = time.monotonic() + 2.5
+        deadline = time.monotonic() + 30  # 2.5 s from the first byte (boot may be slow)
         while time.monotonic() < deadline:
             try:
-                seen += os.read(fd, 65536)
+                data = os.read(fd, 65536)
+                if data and not seen:
+                    deadline = time.monotonic() + 2.5
+                seen += data
             except BlockingIOError:
                 time.sleep(0.01)
         emu.stop()

@@ -83,13 +83,19 @@ def _run(tmp_path, *extra, duration=600, speed=50):
     return proc, link
 
 
-def _read_frames(path, seconds, keys=None):
+def _enough(frames, kind, accepted=40, flagged=3):
+    return (sum(1 for f in frames if f.kind == kind and f.ok) >= accepted
+            and sum(1 for f in frames if f.ok is False) >= flagged)
+
+
+def _read_frames(path, seconds, keys=None, until=None):
+    """Frames read for `seconds`, or until until(frames) holds (a slow machine needs longer)."""
     fd = os.open(path, os.O_RDONLY | os.O_NOCTTY | os.O_NONBLOCK)
     dec = FrameDecoder(keys)
     frames = []
     deadline = time.monotonic() + seconds
     try:
-        while time.monotonic() < deadline:
+        while time.monotonic() < deadline and not (until and until(frames)):
             try:
                 data = os.read(fd, 65536)
             except BlockingIOError:
@@ -130,7 +136,7 @@ def _check_values(t, readings):
 def test_end_to_end_soak_through_meterkast_run_p1_faults(tmp_path):
     proc, link = _run(tmp_path, "--p1-faults", "ber=3e-5,drop=3e-5,insert=1e-5,seed=11")
     try:
-        frames = _read_frames(link, 8.0)
+        frames = _read_frames(link, 40.0, until=lambda fs: _enough(fs, "p1"))
     finally:
         _finish(proc)
     readings = _readings(tmp_path)
@@ -152,7 +158,7 @@ def test_end_to_end_encrypted_p1_through_faults(tmp_path):
     keys = Keys.load(str(keys_file))
     proc, link = _run(tmp_path, "--keys", str(keys_file), "--p1-faults", "ber=3e-5,drop=3e-5,seed=12")
     try:
-        frames = _read_frames(link, 8.0, keys)
+        frames = _read_frames(link, 40.0, keys, until=lambda fs: _enough(fs, "p1-encrypted"))
     finally:
         _finish(proc)
     readings = _readings(tmp_path)
