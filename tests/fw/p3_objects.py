@@ -129,3 +129,26 @@ def parse_object_list(data):
         out.append((cls, version, ln, attrs, methods))
     check(r.pos == len(data), "nothing after the list")
     return out
+
+
+def get_list_request(items):
+    req = b"\xc0\x03\xc1" + bytes((len(items),))
+    for cls, ln, attr, sel in items:
+        req += bytes((cls >> 8, cls & 255)) + ln + bytes((attr,))
+        req += (bytes((1, sel[0])) + sel[1]) if sel else b"\x00"
+    return req
+
+
+def parse_list(data):
+    """[(0, data bytes) | (1, result)] of a GET-with-list answer."""
+    r = axdr.Reader().reset(data, 0, len(data))
+    out = []
+    for _ in range(r.length()):
+        if r.u8() == 0:
+            p = r.pos
+            r.skip_data()
+            out.append((0, bytes(data[p : r.pos])))
+        else:
+            out.append((1, r.u8()))
+    check(r.pos == len(data), "nothing after the list results")
+    return out

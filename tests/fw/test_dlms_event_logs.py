@@ -17,7 +17,16 @@ from contract import reading as rd
 from contract.layout import EVENT_FILE, EVENT_SIZE, EVENT_STANDARD_ENTRIES, EVENT_STATE_SLOTS
 from hal.unix.p3bench.client import FwClient, be32, entry_params, fail, keys
 from hal.unix.p3bench.fakes import PowerCut, RamFlash, build_server, mount_ram
-from p3_objects import FreshDirs, PublicClient, check, get_plain, parse_object_list
+from p3_objects import (
+    FreshDirs,
+    PublicClient,
+    check,
+    collect,
+    get_list_request,
+    get_plain,
+    parse_list,
+    parse_object_list,
+)
 from util import tz
 
 STORE = mount_ram(RamFlash(96), "/ev", fresh=True)
@@ -275,6 +284,17 @@ check(got == b"\x01\x02\x02\x01\x11\x02\x02\x01\x11\x05", "entries 2-3, the code
 # the quarter-hour profile is still served with its own columns after an event log read
 check(c.get(7, b"\x01\x00\x63\x01\x00\xff", 2, 2, entry_params(96, 96))[:4] == b"\x01\x01\x02\x06",
       "the profile after an event log")
+# one GET-with-list: the profile, the standard log by range and the power-failure log, each
+# with its own selection, answered as the three GET-normal requests are
+PROFILE_LN = b"\x01\x00\x63\x01\x00\xff"
+items = [(7, PROFILE_LN, 2, (2, entry_params(95, 96))),
+         (7, STD, 2, (1, range_params(now - 3000, now - 2000))),
+         (7, PFL, 2, None)]
+got = parse_list(collect(c, c.call(get_list_request(items)), 3))
+check(got == [(0, c.get(7, PROFILE_LN, 2, 2, entry_params(95, 96))),
+              (0, c.get(7, STD, 2, 1, range_params(now - 3000, now - 2000))),
+              (0, c.get(7, PFL, 2))], "three buffers, three selections, one list: %s" % got)
+check(got[1][1][:2] == b"\x01\x02" and got[0][1][:2] == b"\x01\x02", "2 entries each")
 # a full log in blocks at a small PDU
 for k in range(90):
     log.event(230 + k % 10, now + k)

@@ -7,7 +7,17 @@
 from comms.dlms import axdr
 from hal.unix.p3bench.client import FwClient, be32, entry_params, fail, keys
 from hal.unix.p3bench.fakes import RamFlash, build_server, mount_ram
-from p3_objects import FreshDirs, PublicClient, aare_conformance, check, collect, get_plain, parse_object_list
+from p3_objects import (
+    FreshDirs,
+    PublicClient,
+    aare_conformance,
+    check,
+    collect,
+    get_list_request,
+    get_plain,
+    parse_list,
+    parse_object_list,
+)
 from util import tz
 
 STORE = mount_ram(RamFlash(64), "/p3_objects", fresh=True)
@@ -39,29 +49,6 @@ def management(max_pdu=0xFFFF, set_clock=None):
     c = FwClient(server, 1, max_pdu)
     c.associate()
     return server, c
-
-
-def get_list_request(items):
-    req = b"\xc0\x03\xc1" + bytes((len(items),))
-    for cls, ln, attr, sel in items:
-        req += bytes((cls >> 8, cls & 255)) + ln + bytes((attr,))
-        req += (bytes((1, sel[0])) + sel[1]) if sel else b"\x00"
-    return req
-
-
-def parse_list(data):
-    """[(0, data bytes) | (1, result)] of a GET-with-list answer."""
-    r = axdr.Reader().reset(data, 0, len(data))
-    out = []
-    for _ in range(r.length()):
-        if r.u8() == 0:
-            p = r.pos
-            r.skip_data()
-            out.append((0, bytes(data[p : r.pos])))
-        else:
-            out.append((1, r.u8()))
-    check(r.pos == len(data), "nothing after the list results")
-    return out
 
 
 # -- A. the management client's object list: one response, and GET blocks ------------------------
@@ -191,6 +178,7 @@ items = [
     (3, I181, 2, (1, entry_params(1, 1))),  # selective access on a register
     (1, IC_CLIENT, 2, None),
     (15, ASSOCIATION, 8, None),
+    (7, PROFILE, 2, (2, entry_params(2, 3))),  # a third selection, after other items
 ]
 for pdu in (0xFFFF, 128):
     server, c = management(pdu)
@@ -205,7 +193,10 @@ for pdu in (0xFFFF, 128):
     check(got[3:6] == [(1, 4), (1, 9), (1, 4)], "undefined, class inconsistent: %s" % got[3:6])
     check(got[6][0] == 0 and got[6][1][:2] == b"\x01\x02", "two profile rows")
     check(got[6][1] == c.get(7, PROFILE, 2, 2, entry_params(95, 0)), "rows as GET-normal")
-    check(got[7] == (1, 2), "second profile selection: temporary-failure")
+    check(got[7] == (0, c.get(7, PROFILE, 2, 2, entry_params(1, 1))),
+          "a second profile selection in the same list: its own rows")
+    check(got[11] == (0, c.get(7, PROFILE, 2, 2, entry_params(2, 3))), "a third selection")
+    check(got[11][1][:2] == b"\x01\x02" and got[7][1][:2] == b"\x01\x01", "2 rows and 1 row")
     check(got[8] == (1, 250), "selective access on a register: other-reason")
     check(got[9][0] == 0 and got[9][1][0] == 0x06, "counter object")
     check(got[10] == (0, b"\x16\x02"), "association status")

@@ -407,7 +407,32 @@ m.r[rd.IMPORT_W] += 1  # the same time and mono, another value: not a repeat
 n = m.enc.reading(m.enc.buf, 0, m.r)
 dec.feed(m.enc.buf, n)
 assert guard.repeats == 2 and counts()[G.R_TIME] == 1
-print("lost reading, repeated reading ok")
+# a clock set whose flagged reading was lost (skipped on a busy line, or damaged): the readings
+# after it, unflagged, carry the new time after a gap in mono: taken as the set, and logged
+def run_own_clock(m, seconds, lost=0):
+    """As run(), but comms' own clock ticks by itself (it does not follow the meter's time);
+    the first `lost` seconds' frames never arrive."""
+    for k in range(seconds):
+        n = m.step()
+        clock[0] += 1
+        if k >= lost:
+            dec.feed(m.enc.buf, n)
+        guard.tick(dec, clock[0])
+
+
+run(m, 3)
+logged = guard.logged
+m.t += 1800
+run_own_clock(m, 5, lost=2)  # the second of the set (its reading carries the flag) is lost
+assert guard.reading[rd.T] == m.t and guard.reading[rd.IMPORT_T1_WH] == m.wh[0]
+assert counts()[G.R_AHEAD] == 0 and counts()[G.R_JUMP] == 0
+got = [(e[1], e[2]) for e in events()[-(guard.logged - logged):]]
+assert (G.EV_CLOCK_SET, 1803) in got and not [e for e in got if e[0] in refusals], got
+# the same jump from one second to the next, no reading missed and no flag: refused
+m.t += 1800
+run_own_clock(m, 1)
+assert counts()[G.R_AHEAD] == 1 and guard.reading[rd.T] == m.t - 1801
+print("lost reading, repeated reading, lost clock-set flag ok")
 
 # -- no allocation per frame ---------------------------------------------------------------------
 bad = array("i", m3.r)

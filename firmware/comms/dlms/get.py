@@ -9,6 +9,7 @@
 from micropython import const
 
 from comms.dlms import axdr, cosem
+from comms.dlms.profile_buffer import SELECTION
 
 MAX_PDU = const(1024)  # our max receive PDU, and the largest response we build
 HEAD = const(16)  # room in front of an APDU: LLC (3) + DB 08 <title> <length 3>
@@ -40,7 +41,7 @@ class GetService:
     def _get_normal(self, r, iid):
         self._block = 0  # a new GET abandons any long GET in progress
         self._list = False
-        dar = self._parse_item(r, 0, True)
+        dar = self._parse_item(r, 0)
         if not dar:
             dar = self._open_item(0)
         if dar:
@@ -67,12 +68,8 @@ class GetService:
         if count < 1 or count > MAX_LIST:
             return self._exception(_SERVICE_NOT_ALLOWED, _OTHER_REASON)  # too many
         self._list = True
-        profile_free = True
-        items = self._items
         for k in range(count):
-            dar = self._parse_item(r, k, profile_free)
-            if not dar and _is_buffer(items[3 * k], items[3 * k + 1]):
-                profile_free = False
+            self._parse_item(r, k)
         self._n_items = count
         head = self._head
         self._head_len = axdr.put_len(head, 0, count)
@@ -92,10 +89,10 @@ class GetService:
         self._block = 1
         return self._block_reply(iid, 1, end, False)
 
-    def _parse_item(self, r, k, profile_free):
+    def _parse_item(self, r, k):
         """Cosem-Attribute-Descriptor and access selection of item k into self._items; returns
-        its data-access-result. Only one profile selection can stream at a time: a second one
-        in the same list (profile_free False) is answered temporary-failure."""
+        its data-access-result. A profile buffer's selection is checked here and kept in
+        self._sel (the buffer streams one item at a time: _open_item takes it up again)."""
         cls = r.u16()
         r.need(6)
         ln = r.pos
@@ -115,18 +112,16 @@ class GetService:
             dar = self.objects.check(index, attr, self.management)
         consumed = False
         if not dar and _is_buffer(index, attr):
-            if not profile_free:
-                dar = cosem.TEMPORARY_FAILURE
-            else:
-                p = r.pos
-                objects = self.objects
-                self.buffer.bind(objects.profile_rows(index), objects.profile_columns(index),
-                                 objects.profile_types(index))
-                dar = self.buffer.select(r, selector)
-                consumed = True
-                if dar and selector:  # the reader may have stopped inside the parameters
-                    r.pos = p
-                    r.skip_data()
+            p = r.pos
+            self._bind(index)
+            dar = self.buffer.select(r, selector)
+            consumed = True
+            if dar and selector:  # the reader may have stopped inside the parameters
+                r.pos = p
+                r.skip_data()
+            if not dar:
+                self.buffer.save(self._sel, SELECTION * k)
+                self._selected = k  # the buffer holds this item's selection, counted
         elif not dar and selector:
             dar = cosem.OTHER_REASON  # selective access is for the profile buffers only
         if selector and not consumed:
@@ -136,6 +131,11 @@ class GetService:
         items[3 * k + 1] = attr
         items[3 * k + 2] = dar
         return dar
+
+    def _bind(self, index):
+        objects = self.objects
+        self.buffer.bind(objects.profile_rows(index), objects.profile_columns(index),
+                         objects.profile_types(index))
 
     def _open_item(self, k):
         """Start item k: its source, and (in a list) its result byte(s) in the head. Returns
@@ -148,7 +148,11 @@ class GetService:
         self._failed = False
         if not dar:
             if _is_buffer(index, attr):
-                self._stream = self.buffer  # selected when the request was parsed
+                if self._selected != k:  # another buffer's selection was parsed after it
+                    self._bind(index)
+                    self.buffer.restore(self._sel, SELECTION * k)
+                    self._selected = k
+                self._stream = self.buffer
                 self._src = _SRC_STREAM
             elif index == _ASSOCIATION_INDEX and attr == 2:
                 self._stream = self.object_list

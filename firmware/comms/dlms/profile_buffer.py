@@ -33,6 +33,7 @@ _COLUMNS = const(6)  # the widest profile
 _ALL = const(0)
 _RANGE = const(1)
 _ENTRY = const(2)
+SELECTION = const(6)  # ints a saved selection takes (save, restore)
 _RESYNC_DEPTH = const(8)
 _DEVIATION_UNSPECIFIED = const(0x8000)
 _DEVIATION_MAX = const(720)  # minutes, Blue Book: -720..720
@@ -68,6 +69,7 @@ class ProfileBuffer(axdr.EncodedStream):
         self._kind = _ALL
         self._lo = 0
         self._hi = 0x7FFFFFFF
+        self._lo_local = self._hi_local = False
         self._columns = (1 << self._width) - 1
         try:
             if selector == 1:
@@ -82,6 +84,25 @@ class ProfileBuffer(axdr.EncodedStream):
             return cosem.TYPE_UNMATCHED
         self._start()
         return cosem.SUCCESS
+
+    def save(self, out, o):
+        """The selection made by select() into out[o:o + SELECTION] (an array of int)."""
+        out[o] = self._kind
+        out[o + 1] = self._lo
+        out[o + 2] = self._hi
+        out[o + 3] = self._lo_local
+        out[o + 4] = self._hi_local
+        out[o + 5] = self._columns
+
+    def restore(self, src, o):
+        """Take a selection saved by save() up again (after bind() of its rows) and count."""
+        self._kind = src[o]
+        self._lo = src[o + 1]
+        self._hi = src[o + 2]
+        self._lo_local = src[o + 3]
+        self._hi_local = src[o + 4]
+        self._columns = src[o + 5]
+        self._start()
 
     def _parse_range(self, r):
         r.expect(axdr.STRUCTURE)

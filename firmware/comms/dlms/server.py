@@ -36,6 +36,8 @@
 # Refusals are DLMS answers, never a dropped link: AARE rejected with an ACSE diagnostic,
 # data-access-result in GET/ACTION responses, exception-response for APDUs that cannot be
 # deciphered (5), replayed counters (6) or services not offered.
+from array import array
+
 from micropython import const
 
 from comms.dlms import acse, axdr, cosem
@@ -52,7 +54,7 @@ from comms.dlms.get import (
     GetService,
 )
 from comms.dlms.object_list import ObjectList
-from comms.dlms.profile_buffer import ProfileBuffer
+from comms.dlms.profile_buffer import SELECTION, ProfileBuffer
 
 _GET_REQUEST = const(0xC0)
 _SET_REQUEST = const(0xC1)
@@ -121,6 +123,8 @@ class DlmsServer(AssociationService, GetService):
         self._block = 0  # number of the last block sent in a long GET, 0 = none
         # the GET response being sent (comms.dlms.get): its items, the current one's source
         self._items = bytearray(3 * MAX_LIST)
+        self._sel = array("i", bytes(4 * SELECTION * MAX_LIST))  # profile selections by item
+        self._selected = -1  # the item whose selection the buffer holds
         self._n_items = 0
         self._item = 0
         self._list = False

@@ -22,7 +22,11 @@
 # module cannot buy energy with a leap in time. A served register outside 0 .. 2^30 - 1 is
 # refused (R_RANGE). A clock set (forward or back) shows in the reading of that second (status
 # CLOCK_ADJUSTED) with mono still rising, which no replay has; it is accepted, its energy bounded
-# by the rise of mono, and logged (EV_CLOCK_SET, detail the signed seconds). A capture whose time
+# by the rise of mono, and logged (EV_CLOCK_SET, detail the signed seconds). So is a time jump
+# in the first reading after missed seconds (mono rose by more than one): the flagged reading may
+# have been skipped on a busy line or lost, and refusing every later reading would stop the
+# meter's ports for good; a jump from one second to the next without the flag is refused. A
+# capture whose time
 # does not rise is accepted only with the IDIS clock-adjusted bit (the profile of a clock set
 # back repeats times), and not checked for growth.
 #
@@ -172,6 +176,7 @@ class LinkGuard:
         self.offset = array("i", bytes(16))  # served - module, per register
         self._mod = array("i", bytes(16))  # module registers of the last accepted reading
         self._mono = -1
+        self._mono_seen = -1  # mono of the last reading judged (accepted or not)
         self._refusing = -1  # reason of the current run of reading refusals, -1 none
         # captures
         self.next = -1  # index of the next capture to judge; -1: the first one newer
@@ -284,7 +289,13 @@ class LinkGuard:
         if r[_STATUS] & ~_READING_STATUS or not 1 <= r[_TARIFF] <= 2:
             return R_BITS
         back = False
-        adjusted = r[_STATUS] & _CLOCK_ADJUSTED and self._mono >= 0 and r[_MONO] > self._mono
+        # A clock set shows in the reading of its second (flagged). When readings were missed
+        # since the last one received (skipped on a busy line, lost on a faulty one), the
+        # flagged one may have been among them: a jump after such a gap is the set it must have
+        # been. Either way mono must still rise, which no replay does.
+        rising = self._mono >= 0 and r[_MONO] > self._mono
+        missed = self._mono_seen >= 0 and r[_MONO] - self._mono_seen > 1
+        adjusted = rising and (r[_STATUS] & _CLOCK_ADJUSTED or missed)
         if self.readings and r[_T] <= self.reading[_T]:
             # A clock set back: flagged in that very reading, and mono still rising (a replay's
             # mono does not). The energy check then runs on mono alone.
@@ -355,6 +366,7 @@ class LinkGuard:
             self.repeats += 1
             return False
         why = self._check_reading(r, now)
+        self._mono_seen = r[_MONO]
         if why >= 0:
             self.counts[why] += 1
             if why != self._refusing:
@@ -363,7 +375,9 @@ class LinkGuard:
             return False
         self._refusing = -1
         s = self.reading
-        if self.readings and r[_STATUS] & _CLOCK_ADJUSTED:
+        if self.readings and (r[_STATUS] & _CLOCK_ADJUSTED or (
+                not self._rebase and 0 <= self._mono < r[_MONO]
+                and r[_T] - s[_T] != r[_MONO] - self._mono)):  # an unflagged set after a gap
             self.log(now, EV_CLOCK_SET, r[_T] - s[_T])
         off = self.offset
         m = self._mod
