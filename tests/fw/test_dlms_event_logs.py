@@ -17,16 +17,8 @@ from contract import reading as rd
 from contract.layout import EVENT_FILE, EVENT_SIZE, EVENT_STANDARD_ENTRIES, EVENT_STATE_SLOTS
 from hal.unix.p3bench.client import FwClient, be32, entry_params, fail, keys
 from hal.unix.p3bench.fakes import PowerCut, RamFlash, build_server, mount_ram
-from p3_objects import (
-    FreshDirs,
-    PublicClient,
-    check,
-    collect,
-    get_list_request,
-    get_plain,
-    parse_list,
-    parse_object_list,
-)
+from p3_objects import FreshDirs, PublicClient, check, collect, get_plain, parse_object_list
+from p3_objects import get_list_request, parse_list  # GET-with-list
 from util import tz
 
 STORE = mount_ram(RamFlash(96), "/ev", fresh=True)
