@@ -8,7 +8,6 @@ import gc
 import os
 
 import micropython
-import vfs
 
 from comms.dlms import axdr
 from comms.events import EventLog
@@ -16,7 +15,7 @@ from comms.link import guard as lg
 from contract import reading as rd
 from contract.layout import EVENT_FILE, EVENT_SIZE, EVENT_STANDARD_ENTRIES, EVENT_STATE_SLOTS
 from hal.unix.p3bench.client import FwClient, be32, entry_params, fail, keys
-from hal.unix.p3bench.fakes import PowerCut, RamFlash, build_server, mount_ram
+from hal.unix.p3bench.fakes import PowerCut, RamFlash, build_server, mount_ram, unmount_cut
 from p3_objects import FreshDirs, PublicClient, check, collect, get_plain, parse_object_list
 from p3_objects import get_list_request, parse_list  # GET-with-list
 from util import tz
@@ -185,10 +184,7 @@ while True:
     except PowerCut:
         done = False
         cuts += 1
-        try:
-            vfs.umount("/ev_cut")  # with the power still off: nothing more reaches the flash
-        except Exception:
-            pass
+        unmount_cut("/ev_cut")
         gc.collect()
     flash.steps_left = -1
     mount_ram(flash, "/ev_cut")

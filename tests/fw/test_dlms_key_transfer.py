@@ -19,7 +19,7 @@ from comms.crypto.keywrap import unwrap
 from comms.events import EventLog
 from comms.p1.crypt import P1Encryptor
 from hal.unix.p3bench.client import AK, EK, SYSTEM_TITLE, FwClient, keys
-from hal.unix.p3bench.fakes import PowerCut, RamFlash, build_server, mount_ram
+from hal.unix.p3bench.fakes import PowerCut, RamFlash, build_server, mount_ram, unmount_cut
 from p3_objects import FreshDirs, PublicClient, check, parse_object_list
 
 STORE = mount_ram(RamFlash(96), "/kt", fresh=True)
@@ -186,10 +186,7 @@ while True:
     except PowerCut:
         done = False
         cuts += 1
-        try:
-            vfs.umount("/kt_cut")  # with the power still off: nothing more reaches the flash
-        except Exception:
-            pass
+        unmount_cut("/kt_cut")
     flash.steps_left = -1
     mount_ram(flash, "/kt_cut")
     got = RotatedKeys("/kt_cut", base).keys
@@ -323,10 +320,7 @@ while True:
     except PowerCut:
         done = False
         cuts += 1
-        try:
-            vfs.umount("/kt_p1")  # with the power still off: nothing more reaches the flash
-        except Exception:
-            pass
+        unmount_cut("/kt_p1")
         f = None
         gc.collect()  # the file the cut left open is finalised now, not under a heap lock
     flash.steps_left = -1

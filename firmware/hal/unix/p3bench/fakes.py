@@ -142,6 +142,17 @@ def mount_ram(flash, point, fresh=False):
     return point
 
 
+def unmount_cut(point):
+    """After a PowerCut: unmount with the power still off, so nothing more reaches the flash
+    (the mount may already be gone)."""
+    import vfs
+
+    try:
+        vfs.umount(point)
+    except Exception:
+        pass
+
+
 def build_server(storage, rows=96, start="2024-03-12T10:07:00Z", keys=None, capacity=960):
     """A DlmsServer on fakes: (server, profile, clock)."""
     from comms.dlms.server import DlmsServer
